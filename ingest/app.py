@@ -1,0 +1,79 @@
+"""The ``mmrag`` Typer app, its root options, and what every subcommand shares."""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import sys
+from pathlib import Path
+from typing import Annotated, Any
+
+import typer
+from rich.console import Console
+from rich.table import Table
+
+from mmrag.services import Services, build_services
+from mmrag.settings import load_settings
+
+app = typer.Typer(name="mmrag", no_args_is_help=True, add_completion=False,
+                  help="Multimodal RAG: ingest documents and images, search and ask.")
+docs_app = typer.Typer(no_args_is_help=True, help="List, show and delete ingested documents.")
+app.add_typer(docs_app, name="docs")
+
+console = Console()
+errors = Console(stderr=True)
+
+
+class _State:
+    """Options of the root command, shared with the subcommands."""
+
+    config: Path | None = None
+    data_dir: Path | None = None
+    profile: str | None = None
+
+
+def services() -> Services:
+    overrides: dict[str, Any] = {}
+    if _State.data_dir is not None:
+        overrides["data_dir"] = _State.data_dir
+    if _State.profile is not None:
+        overrides["profile"] = _State.profile
+    built = build_services(load_settings(_State.config, **overrides))
+    for note in built.profile.notes:
+        errors.print(f"[cyan]note[/cyan] {note}", highlight=False, soft_wrap=True)
+    return built
+
+
+@app.callback()
+def root(
+    config: Annotated[Path | None, typer.Option("--config", "-c", help="TOML settings file")] = None,
+    data_dir: Annotated[Path | None, typer.Option(help="data directory (MMRAG_DATA_DIR)")] = None,
+    profile: Annotated[str | None, typer.Option(help="auto, default or offline")] = None,
+    verbose: Annotated[bool, typer.Option("--verbose", "-v", help="log details")] = False,
+) -> None:
+    _State.config, _State.data_dir, _State.profile = config, data_dir, profile
+    _configure_logging(verbose)
+
+
+def _configure_logging(verbose: bool) -> None:
+    if not verbose:
+        # Model libraries draw their own progress bars and chatter while loading.
+        os.environ.setdefault("HF_HUB_DISABLE_PROGRESS_BARS", "1")
+        os.environ.setdefault("TRANSFORMERS_VERBOSITY", "error")
+        os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
+    if sys.stderr.isatty():
+        from rich.logging import RichHandler
+
+        handler: logging.Handler = RichHandler(console=errors, show_path=False)
+    else:
+        handler = logging.StreamHandler()
+        handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
+    logging.basicConfig(level=logging.WARNING, handlers=[handler], force=True)
+    logging.getLogger("mmrag").setLevel(logging.INFO if verbose else logging.WARNING)
+    if not sys.stderr.isatty():
+        logging.getLogger("mmrag.ingest").setLevel(logging.INFO)  # worker-style log lines
+
+
+def print_json(data: Any) -> None:
+    console.out(json.dumps(data, indent=2, default=str), highlight=False)

@@ -1,0 +1,66 @@
+"""``mmrag docs list|show|delete``."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+import typer
+from rich.table import Table
+
+from ingest.app import console, docs_app, print_json, services
+from mmrag.types import DocumentRecord
+
+
+@docs_app.command("list")
+def list_documents(
+    as_json: Annotated[bool, typer.Option("--json", help="print as JSON")] = False,
+) -> None:
+    """Every document: id, path, status, error, pages, images, points."""
+    with services() as built:
+        records = built.catalog.list(built.settings.ingest.tenant)
+    if as_json:
+        print_json([record.as_dict() for record in records])
+        return
+    table = Table(title=f"{len(records)} documents")
+    for column in ("id", "path", "status", "version", "pages", "chunks", "images", "points",
+                   "error"):
+        table.add_column(column, overflow="fold")
+    colour = {"indexed": "green", "failed": "red", "processing": "yellow", "queued": "yellow"}
+    for r in records:
+        table.add_row(r.document_id, r.path, f"[{colour[r.status.value]}]{r.status.value}",
+                      str(r.version), str(r.pages), str(r.chunks), str(r.images), str(r.points),
+                      r.error.removeprefix(f"{r.path}: "))
+    console.print(table)
+
+
+@docs_app.command("show")
+def show_document(
+    document_id: Annotated[str, typer.Argument(help="document id (see `mmrag docs list`)")],
+    as_json: Annotated[bool, typer.Option("--json", help="print as JSON")] = False,
+) -> None:
+    """One document in full, with its warnings."""
+    with services() as built:
+        record = built.catalog.require(document_id)
+    if as_json:
+        print_json(record.as_dict())
+    else:
+        _print_record(record)
+
+
+def _print_record(record: DocumentRecord) -> None:
+    table = Table(show_header=False, title=record.document_id)
+    for key, value in record.as_dict().items():
+        if key == "warnings":
+            value = "\n".join(value) or "-"
+        table.add_row(key, str(value if value not in (None, "") else "-"))
+    console.print(table)
+
+
+@docs_app.command("delete")
+def delete_document(
+    document_id: Annotated[str, typer.Argument(help="document id (see `mmrag docs list`)")],
+) -> None:
+    """Remove a document's points, stored images and catalog entry."""
+    with services() as built:
+        record = built.ingestor.delete(document_id)
+    console.print(f"deleted {record.document_id} ({record.path})", highlight=False)

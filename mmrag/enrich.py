@@ -1,0 +1,98 @@
+"""Images found by parsers become stored, captioned, OCR'd assets.
+
+Captions and OCR text are cached in the catalog by (image content hash, model,
+prompt), so an image seen before, in any document, costs no model work.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from collections.abc import Callable, Sequence
+from pathlib import Path
+
+from PIL import Image
+
+from mmrag.catalog import Catalog
+from mmrag.models.base import Captioner
+from mmrag.ocr import ocr_text
+from mmrag.types import ImageAsset, ImageElement
+
+
+def image_id(image: Image.Image) -> str:
+    """Content hash of the decoded pixels (independent of the container format)."""
+    digest = hashlib.sha256(f"{image.mode}:{image.width}x{image.height}:".encode())
+    digest.update(image.tobytes())
+    return digest.hexdigest()
+
+
+class ImageEnricher:
+    """Saves images under the data directory and attaches captions and OCR text."""
+
+    def __init__(self, *, catalog: Catalog, captioner: Captioner | None, ocr_languages: str | None,
+                 max_side: int = 2048) -> None:
+        self._catalog = catalog
+        self._captioner = captioner
+        self._ocr_languages = ocr_languages  # None: no separate OCR pass
+        self._max_side = max_side  # stored copies are bounded; models resize anyway
+        self.model_calls = 0  # images sent to a captioner or to OCR
+
+    def enrich(self, elements: Sequence[ImageElement], folder: Path) -> list[ImageAsset]:
+        """One asset per element, in order: saved PNG, caption, OCR text."""
+        ids = [image_id(element.image) for element in elements]
+        captions = self._captions(elements, ids)
+        ocr = self._ocr(elements, ids)
+        assets = []
+        for element, identifier in zip(elements, ids, strict=True):
+            path = self._save(element.image, folder / f"{identifier[:32]}.png")
+            assets.append(ImageAsset(
+                image_id=identifier, path=path, page=element.page, kind=element.kind,
+                width=element.image.width, height=element.image.height, bbox=element.bbox,
+                alt_text=element.alt_text, caption=captions.get(identifier, ""),
+                ocr_text=element.ocr_text or ocr.get(identifier, ""),
+            ))
+        return assets
+
+    def _cached_run(self, cache_key: str, elements: Sequence[ImageElement], ids: list[str],
+                    run: Callable[[list[Image.Image]], list[str]]) -> dict[str, str]:
+        found = self._catalog.cached_captions(cache_key, ids)
+        missing = {i: e.image for e, i in zip(elements, ids, strict=True) if i not in found}
+        if missing:
+            produced = run(list(missing.values()))
+            fresh = dict(zip(missing, produced, strict=True))
+            self._catalog.store_captions(cache_key, fresh)
+            self.model_calls += len(missing)
+            found.update(fresh)
+        return found
+
+    def _captions(self, elements: Sequence[ImageElement], ids: list[str]) -> dict[str, str]:
+        if self._captioner is None:
+            return {}
+        if self._captioner.reads_text:
+            # An OCR-only captioner adds nothing to images the parser already OCR'd.
+            todo = [(e, i) for e, i in zip(elements, ids, strict=True) if not e.ocr_text]
+            elements, ids = [e for e, _ in todo], [i for _, i in todo]
+        return self._cached_run(self._captioner.cache_key, elements, ids, self._captioner.caption)
+
+    def _ocr(self, elements: Sequence[ImageElement], ids: list[str]) -> dict[str, str]:
+        if self._ocr_languages is None or (self._captioner and self._captioner.reads_text):
+            return {}
+        todo = [(e, i) for e, i in zip(elements, ids, strict=True) if not e.ocr_text]
+        languages = self._ocr_languages
+
+        def run(images: list[Image.Image]) -> list[str]:
+            return [ocr_text(image, languages) for image in images]
+
+        return self._cached_run(f"ocr|{languages}", [e for e, _ in todo], [i for _, i in todo],
+                                run)
+
+    def _save(self, image: Image.Image, path: Path) -> Path:
+        if not path.exists():
+            path.parent.mkdir(parents=True, exist_ok=True)
+            copy = image
+            if max(image.size) > self._max_side:
+                copy = image.copy()
+                copy.thumbnail((self._max_side, self._max_side))
+            temporary = path.with_suffix(".tmp")
+            copy.save(temporary, format="PNG", compress_level=1)
+            temporary.replace(path)  # never a half-written file under the final name
+        return path

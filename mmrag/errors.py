@@ -1,0 +1,90 @@
+"""The exception tree of mmrag.
+
+Every error the library raises on purpose derives from `MmragError`; third-party
+errors are translated where they enter (parsers, model loaders, store adapter)
+with ``raise ... from exc`` so the original stays attached.
+
+    MmragError
+    ├── ConfigError              a setting is invalid or inconsistent
+    ├── ModelLoadError           a model role could not be loaded (names model, reason, fix)
+    ├── ModelRuntimeError        a loaded model failed while running (e.g. HTTP VLM down)
+    ├── DocumentError            one input file cannot be ingested (names the file)
+    │   ├── UnsupportedFileError     type not supported (or not recognisable)
+    │   ├── CorruptFileError         damaged, truncated or not what it claims to be
+    │   ├── EncryptedFileError       password-protected
+    │   ├── EmptyDocumentError       zero bytes, zero pages, or no text and no images
+    │   └── ImageTooLargeError       pixel count over the limit (decompression bomb)
+    ├── DocumentNotFoundError    no document with that id
+    └── StoreError               the vector store is unreachable or rejected a request
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+
+class MmragError(Exception):
+    """Base class of every error mmrag raises on purpose."""
+
+
+class ConfigError(MmragError):
+    """A setting is invalid or two settings contradict each other."""
+
+
+class ModelLoadError(MmragError):
+    """A model role could not be loaded.
+
+    The message names the role, the model, the reason and the setting that fixes it.
+    """
+
+    def __init__(self, *, role: str, model: str, reason: str, fix: str) -> None:
+        self.role = role
+        self.model = model
+        self.reason = reason
+        self.fix = fix
+        super().__init__(f"cannot load {role} model {model!r}: {reason}. Fix: {fix}")
+
+
+class ModelRuntimeError(MmragError):
+    """A loaded model (or a model server) failed while running."""
+
+
+class DocumentError(MmragError):
+    """One input file cannot be ingested; the message names the file and the reason."""
+
+    def __init__(self, path: Path | str, reason: str) -> None:
+        self.path = Path(path)
+        self.reason = reason
+        super().__init__(f"{self.path}: {reason}")
+
+
+class UnsupportedFileError(DocumentError):
+    """The file type is not supported or not recognisable."""
+
+
+class CorruptFileError(DocumentError):
+    """The file is damaged, truncated, or not what its name says."""
+
+
+class EncryptedFileError(DocumentError):
+    """The file is password-protected."""
+
+
+class EmptyDocumentError(DocumentError):
+    """The file is empty, has no pages, or yields neither text nor images."""
+
+
+class ImageTooLargeError(DocumentError):
+    """An image declares more pixels than allowed (decompression-bomb guard)."""
+
+
+class DocumentNotFoundError(MmragError):
+    """No document with the given id is known."""
+
+    def __init__(self, document_id: str) -> None:
+        self.document_id = document_id
+        super().__init__(f"no document with id {document_id!r}")
+
+
+class StoreError(MmragError):
+    """The vector store is unreachable or rejected a request."""

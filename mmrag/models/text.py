@@ -1,0 +1,49 @@
+"""Text embedder backends."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+
+from mmrag.models.base import TextEmbedder
+from mmrag.models.device import resolve_device
+from mmrag.models.loading import loading
+from mmrag.models.registry import text_embedders
+from mmrag.settings import Settings, TextEmbedderSettings
+
+
+class SentenceTransformerEmbedder(TextEmbedder):
+    """Any sentence-transformers model, by hub id or local directory."""
+
+    def __init__(self, *, model: Any, model_id: str, batch_size: int) -> None:
+        super().__init__(model_id=model_id, batch_size=batch_size)
+        self._model = model
+        dimension = getattr(model, "get_embedding_dimension", None) or getattr(
+            model, "get_sentence_embedding_dimension"
+        )
+        self.dimension = int(dimension())
+
+    @classmethod
+    def load(cls, settings: TextEmbedderSettings) -> SentenceTransformerEmbedder:
+        with loading("text embedder", settings.model, "text_embedder.model"):
+            from sentence_transformers import SentenceTransformer
+
+            model = SentenceTransformer(settings.model, device=resolve_device(settings.device))
+        return cls(model=model, model_id=settings.model, batch_size=settings.batch_size)
+
+    def _embed_batch(self, texts: list[str], *, query: bool) -> np.ndarray:
+        import torch
+
+        # encode_query / encode_document apply the model's own query/passage prompts.
+        encode = self._model.encode_query if query else self._model.encode_document
+        with torch.inference_mode():
+            vectors = encode(
+                texts, batch_size=len(texts), convert_to_numpy=True, show_progress_bar=False
+            )
+        return np.asarray(vectors, dtype=np.float32)  # [batch, dimension]
+
+
+@text_embedders.register("sentence-transformers")
+def _build_sentence_transformer(settings: Settings) -> TextEmbedder:
+    return SentenceTransformerEmbedder.load(settings.text_embedder)

