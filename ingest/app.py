@@ -11,13 +11,16 @@ from typing import Annotated, Any
 
 import typer
 from rich.console import Console
-from rich.table import Table
 
 from mmrag.services import Services, build_services
 from mmrag.settings import load_settings
 
-app = typer.Typer(name="mmrag", no_args_is_help=True, add_completion=False,
-                  help="Multimodal RAG: ingest documents and images, search and ask.")
+app = typer.Typer(
+    name="mmrag",
+    no_args_is_help=True,
+    add_completion=False,
+    help="Multimodal RAG: ingest documents and images, search and ask.",
+)
 docs_app = typer.Typer(no_args_is_help=True, help="List, show and delete ingested documents.")
 app.add_typer(docs_app, name="docs")
 
@@ -33,21 +36,25 @@ class _State:
     profile: str | None = None
 
 
-def services() -> Services:
+def services(*, announce: bool = True) -> Services:
+    """Build the services; ``announce`` prints what the profile decided (for commands
+    that use models)."""
     overrides: dict[str, Any] = {}
     if _State.data_dir is not None:
         overrides["data_dir"] = _State.data_dir
     if _State.profile is not None:
         overrides["profile"] = _State.profile
     built = build_services(load_settings(_State.config, **overrides))
-    for note in built.profile.notes:
+    for note in built.profile.notes if announce else ():
         errors.print(f"[cyan]note[/cyan] {note}", highlight=False, soft_wrap=True)
     return built
 
 
 @app.callback()
 def root(
-    config: Annotated[Path | None, typer.Option("--config", "-c", help="TOML settings file")] = None,
+    config: Annotated[
+        Path | None, typer.Option("--config", "-c", help="TOML settings file")
+    ] = None,
     data_dir: Annotated[Path | None, typer.Option(help="data directory (MMRAG_DATA_DIR)")] = None,
     profile: Annotated[str | None, typer.Option(help="auto, default or offline")] = None,
     verbose: Annotated[bool, typer.Option("--verbose", "-v", help="log details")] = False,

@@ -39,3 +39,7 @@ def main() -> None:
     except click.ClickException as exc:  # usage errors
         exc.show()
         sys.exit(exc.exit_code)
+
+
+if __name__ == "__main__":
+    main()

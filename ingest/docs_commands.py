@@ -16,20 +16,37 @@ def list_documents(
     as_json: Annotated[bool, typer.Option("--json", help="print as JSON")] = False,
 ) -> None:
     """Every document: id, path, status, error, pages, images, points."""
-    with services() as built:
+    with services(announce=False) as built:
         records = built.catalog.list(built.settings.ingest.tenant)
     if as_json:
         print_json([record.as_dict() for record in records])
         return
     table = Table(title=f"{len(records)} documents")
-    for column in ("id", "path", "status", "version", "pages", "chunks", "images", "points",
-                   "error"):
+    for column in (
+        "id",
+        "path",
+        "status",
+        "version",
+        "pages",
+        "chunks",
+        "images",
+        "points",
+        "error",
+    ):
         table.add_column(column, overflow="fold")
     colour = {"indexed": "green", "failed": "red", "processing": "yellow", "queued": "yellow"}
     for r in records:
-        table.add_row(r.document_id, r.path, f"[{colour[r.status.value]}]{r.status.value}",
-                      str(r.version), str(r.pages), str(r.chunks), str(r.images), str(r.points),
-                      r.error.removeprefix(f"{r.path}: "))
+        table.add_row(
+            r.document_id,
+            r.path,
+            f"[{colour[r.status.value]}]{r.status.value}",
+            str(r.version),
+            str(r.pages),
+            str(r.chunks),
+            str(r.images),
+            str(r.points),
+            r.error.removeprefix(f"{r.path}: "),
+        )
     console.print(table)
 
 
@@ -39,7 +56,7 @@ def show_document(
     as_json: Annotated[bool, typer.Option("--json", help="print as JSON")] = False,
 ) -> None:
     """One document in full, with its warnings."""
-    with services() as built:
+    with services(announce=False) as built:
         record = built.catalog.require(document_id)
     if as_json:
         print_json(record.as_dict())
@@ -61,6 +78,6 @@ def delete_document(
     document_id: Annotated[str, typer.Argument(help="document id (see `mmrag docs list`)")],
 ) -> None:
     """Remove a document's points, stored images and catalog entry."""
-    with services() as built:
-        record = built.ingestor.delete(document_id)
+    with services(announce=False) as built:
+        record = built.delete_document(document_id)
     console.print(f"deleted {record.document_id} ({record.path})", highlight=False)

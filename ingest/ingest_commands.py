@@ -44,10 +44,18 @@ def ingest(
 
 
 def _result_dict(result: IngestResult) -> dict[str, Any]:
-    return {"path": str(result.path), "outcome": result.outcome, "id": result.document_id,
-            "error": result.error, "warnings": list(result.warnings), "pages": result.pages,
-            "chunks": result.chunks, "images": result.images, "points": result.points,
-            "seconds": round(result.seconds, 3)}
+    return {
+        "path": str(result.path),
+        "outcome": result.outcome,
+        "id": result.document_id,
+        "error": result.error,
+        "warnings": list(result.warnings),
+        "pages": result.pages,
+        "chunks": result.chunks,
+        "images": result.images,
+        "points": result.points,
+        "seconds": round(result.seconds, 3),
+    }
 
 
 def _summary(results: list[IngestResult]) -> None:
@@ -59,8 +67,15 @@ def _summary(results: list[IngestResult]) -> None:
     style = {"indexed": "green", "unchanged": "cyan", "failed": "red"}
     for r in results:
         name = str(r.path.resolve().relative_to(root)) if root else str(r.path)
-        table.add_row(name, f"[{style[r.outcome]}]{r.outcome}", str(r.pages), str(r.chunks),
-                      str(r.images), str(r.points), f"{r.seconds:.1f}")
+        table.add_row(
+            name,
+            f"[{style[r.outcome]}]{r.outcome}",
+            str(r.pages),
+            str(r.chunks),
+            str(r.images),
+            str(r.points),
+            f"{r.seconds:.1f}",
+        )
     console.print(table)
     for r in results:
         if r.outcome == "failed":
@@ -68,8 +83,11 @@ def _summary(results: list[IngestResult]) -> None:
     counts = {o: sum(r.outcome == o for r in results) for o in ("indexed", "unchanged", "failed")}
     seconds = sum(r.seconds for r in results)
     pages = sum(r.pages for r in results if r.outcome == "indexed")
-    console.print(f"{counts['indexed']} indexed, {counts['unchanged']} unchanged, "
-                  f"{counts['failed']} failed; {pages} pages in {seconds:.1f}s", highlight=False)
+    console.print(
+        f"{counts['indexed']} indexed, {counts['unchanged']} unchanged, "
+        f"{counts['failed']} failed; {pages} pages in {seconds:.1f}s",
+        highlight=False,
+    )
 
 
 @app.command()
@@ -80,12 +98,19 @@ def models(
     rows = []
     with services() as built:
         settings = built.settings
-        roles = [("text embedder", settings.text_embedder, "text_embedder"),
-                 ("image embedder", settings.image_embedder, "image_embedder"),
-                 ("captioner", settings.captioner, "captioner")]
+        roles: list[tuple[str, Any, str]] = [
+            ("text embedder", settings.text_embedder, "text_embedder"),
+            ("image embedder", settings.image_embedder, "image_embedder"),
+            ("captioner", settings.captioner, "captioner"),
+        ]
         for role, section, attribute in roles:
-            row = {"role": role, "backend": section.backend, "model": section.model,
-                   "status": "ok", "detail": ""}
+            row = {
+                "role": role,
+                "backend": section.backend,
+                "model": section.model,
+                "status": "ok",
+                "detail": "",
+            }
             try:
                 model = getattr(built, attribute)
                 if model is None:
@@ -98,14 +123,19 @@ def models(
         profile = built.profile.name
     if as_json:
         print_json({"profile": profile, "roles": rows})
-        return
-    table = Table(title=f"models (profile: {profile})")
-    for column in ("role", "backend", "model", "status", "detail"):
-        table.add_column(column, overflow="fold")
-    colour = {"ok": "green", "off": "yellow", "error": "red"}
-    for row in rows:
-        table.add_row(row["role"], row["backend"], row["model"],
-                      f"[{colour[row['status']]}]{row['status']}", row["detail"])
-    console.print(table)
+    else:
+        table = Table(title=f"models (profile: {profile})")
+        for column in ("role", "backend", "model", "status", "detail"):
+            table.add_column(column, overflow="fold")
+        colour = {"ok": "green", "off": "yellow", "error": "red"}
+        for row in rows:
+            table.add_row(
+                row["role"],
+                row["backend"],
+                row["model"],
+                f"[{colour[row['status']]}]{row['status']}",
+                row["detail"],
+            )
+        console.print(table)
     if any(row["status"] == "error" for row in rows):
         raise typer.Exit(2)

@@ -44,16 +44,21 @@ class RichObserver:
         self._progress.start()
         return self
 
-    def __exit__(self, kind: type[BaseException] | None, value: BaseException | None,
-                 traceback: TracebackType | None) -> None:
+    def __exit__(
+        self,
+        kind: type[BaseException] | None,
+        value: BaseException | None,
+        traceback: TracebackType | None,
+    ) -> None:
         self._progress.stop()
 
     def _detail(self) -> str:
         return f"{self._chunks} chunks, {self._images} images"
 
     def file_started(self, path: Path, pages: int) -> None:
-        self._progress.reset(self._pages, total=pages, description=f"pages of {path.name[:40]}",
-                             detail="")
+        self._progress.reset(
+            self._pages, total=pages, description=f"pages of {path.name[:40]}", detail=""
+        )
 
     def advanced(self, *, pages: int = 0, chunks: int = 0, images: int = 0) -> None:
         self._chunks += chunks
@@ -64,5 +69,6 @@ class RichObserver:
     def file_finished(self, result: IngestResult) -> None:
         self._progress.update(self._files, advance=1)
         for warning in result.warnings:
-            self._console.print(f"[yellow]warning[/yellow] {result.path}: {warning}",
-                                highlight=False)
+            self._console.print(
+                f"[yellow]warning[/yellow] {result.path}: {warning}", highlight=False
+            )

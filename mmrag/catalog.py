@@ -43,8 +43,22 @@ CREATE TABLE IF NOT EXISTS captions (
     PRIMARY KEY (cache_key, image_id)
 );
 """
-_COLUMNS = ("document_id", "path", "content_hash", "status", "version", "file_type", "error",
-            "warnings", "pages", "chunks", "images", "points", "created_at", "updated_at")
+_COLUMNS = (
+    "document_id",
+    "path",
+    "content_hash",
+    "status",
+    "version",
+    "file_type",
+    "error",
+    "warnings",
+    "pages",
+    "chunks",
+    "images",
+    "points",
+    "created_at",
+    "updated_at",
+)
 
 
 def _now() -> datetime:
@@ -53,11 +67,18 @@ def _now() -> datetime:
 
 def _record(row: sqlite3.Row) -> DocumentRecord:
     return DocumentRecord(
-        document_id=row["document_id"], path=row["path"], content_hash=row["content_hash"],
-        status=DocumentStatus(row["status"]), version=row["version"],
-        file_type=row["file_type"], error=row["error"],
-        warnings=tuple(json.loads(row["warnings"])), pages=row["pages"], chunks=row["chunks"],
-        images=row["images"], points=row["points"],
+        document_id=row["document_id"],
+        path=row["path"],
+        content_hash=row["content_hash"],
+        status=DocumentStatus(row["status"]),
+        version=row["version"],
+        file_type=row["file_type"],
+        error=row["error"],
+        warnings=tuple(json.loads(row["warnings"])),
+        pages=row["pages"],
+        chunks=row["chunks"],
+        images=row["images"],
+        points=row["points"],
         created_at=datetime.fromisoformat(row["created_at"]),
         updated_at=datetime.fromisoformat(row["updated_at"]),
     )

@@ -28,8 +28,14 @@ def image_id(image: Image.Image) -> str:
 class ImageEnricher:
     """Saves images under the data directory and attaches captions and OCR text."""
 
-    def __init__(self, *, catalog: Catalog, captioner: Captioner | None, ocr_languages: str | None,
-                 max_side: int = 2048) -> None:
+    def __init__(
+        self,
+        *,
+        catalog: Catalog,
+        captioner: Captioner | None,
+        ocr_languages: str | None,
+        max_side: int = 2048,
+    ) -> None:
         self._catalog = catalog
         self._captioner = captioner
         self._ocr_languages = ocr_languages  # None: no separate OCR pass
@@ -44,16 +50,29 @@ class ImageEnricher:
         assets = []
         for element, identifier in zip(elements, ids, strict=True):
             path = self._save(element.image, folder / f"{identifier[:32]}.png")
-            assets.append(ImageAsset(
-                image_id=identifier, path=path, page=element.page, kind=element.kind,
-                width=element.image.width, height=element.image.height, bbox=element.bbox,
-                alt_text=element.alt_text, caption=captions.get(identifier, ""),
-                ocr_text=element.ocr_text or ocr.get(identifier, ""),
-            ))
+            assets.append(
+                ImageAsset(
+                    image_id=identifier,
+                    path=path,
+                    page=element.page,
+                    kind=element.kind,
+                    width=element.image.width,
+                    height=element.image.height,
+                    bbox=element.bbox,
+                    alt_text=element.alt_text,
+                    caption=captions.get(identifier, ""),
+                    ocr_text=element.ocr_text or ocr.get(identifier, ""),
+                )
+            )
         return assets
 
-    def _cached_run(self, cache_key: str, elements: Sequence[ImageElement], ids: list[str],
-                    run: Callable[[list[Image.Image]], list[str]]) -> dict[str, str]:
+    def _cached_run(
+        self,
+        cache_key: str,
+        elements: Sequence[ImageElement],
+        ids: list[str],
+        run: Callable[[list[Image.Image]], list[str]],
+    ) -> dict[str, str]:
         found = self._catalog.cached_captions(cache_key, ids)
         missing = {i: e.image for e, i in zip(elements, ids, strict=True) if i not in found}
         if missing:
@@ -82,8 +101,7 @@ class ImageEnricher:
         def run(images: list[Image.Image]) -> list[str]:
             return [ocr_text(image, languages) for image in images]
 
-        return self._cached_run(f"ocr|{languages}", [e for e, _ in todo], [i for _, i in todo],
-                                run)
+        return self._cached_run(f"ocr|{languages}", [e for e, _ in todo], [i for _, i in todo], run)
 
     def _save(self, image: Image.Image, path: Path) -> Path:
         if not path.exists():

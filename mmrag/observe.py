@@ -40,8 +40,13 @@ class LoggingObserver(NullObserver):
             return
         logger.info(
             "%s %s: %d pages, %d chunks, %d images, %d points in %.1fs",
-            result.outcome, result.path, result.pages, result.chunks, result.images,
-            result.points, result.seconds,
+            result.outcome,
+            result.path,
+            result.pages,
+            result.chunks,
+            result.images,
+            result.points,
+            result.seconds,
         )
         for warning in result.warnings:
             logger.warning("%s: %s", result.path, warning)

@@ -99,6 +99,13 @@ class _Batch:
     def __len__(self) -> int:
         return len(self.chunks) + len(self.images)
 
+    def take(self, size: int) -> _Batch:
+        """Remove and return up to ``size`` items, chunks first."""
+        chunks, self.chunks = self.chunks[:size], self.chunks[size:]
+        room = size - len(chunks)
+        images, self.images = self.images[:room], self.images[room:]
+        return _Batch(chunks, images)
+
 
 @dataclass
 class _Tally:
@@ -107,23 +114,48 @@ class _Tally:
     next_index: int = 0
 
 
+def image_folder(settings: Settings, document_id: str) -> Path:
+    """Where a document's extracted images live (removed with the document)."""
+    return settings.images_dir / document_id
+
+
+def delete_document(
+    *, settings: Settings, catalog: Catalog, store: VectorStore, document_id: str
+) -> DocumentRecord:
+    """Remove a document's points, stored images and catalog entry; no model needed."""
+    record = catalog.require(document_id)
+    store.delete(PointFilter(match={"document_id": document_id}))
+    shutil.rmtree(image_folder(settings, document_id), ignore_errors=True)
+    catalog.delete(document_id)
+    return record
+
+
 class Ingestor:
     """Runs files through the pipeline; one failing file never stops the batch."""
 
-    def __init__(self, *, settings: Settings, catalog: Catalog, store: VectorStore,
-                 enricher: ImageEnricher, points: PointBuilder) -> None:
+    def __init__(
+        self,
+        *,
+        settings: Settings,
+        catalog: Catalog,
+        store: VectorStore,
+        enricher: ImageEnricher,
+        points: PointBuilder,
+    ) -> None:
         self._settings = settings
         self._catalog = catalog
         self._store = store
         self._enricher = enricher
         self._points = points
-        self._chunker = Chunker(chunk_size=settings.parsing.chunk_size,
-                                chunk_overlap=settings.parsing.chunk_overlap)
+        self._chunker = Chunker(
+            chunk_size=settings.parsing.chunk_size, chunk_overlap=settings.parsing.chunk_overlap
+        )
         self._tenant = settings.ingest.tenant
         self._store.ensure_collection(points.schema())
 
-    def ingest(self, paths: Iterable[Path], observer: IngestObserver | None = None,
-               *, force: bool = False) -> list[IngestResult]:
+    def ingest(
+        self, paths: Iterable[Path], observer: IngestObserver | None = None, *, force: bool = False
+    ) -> list[IngestResult]:
         """Ingest files in order; ``force`` re-indexes unchanged files too."""
         observer = observer or NullObserver()
         results = []
@@ -133,8 +165,9 @@ class Ingestor:
             observer.file_finished(result)
         return results
 
-    def ingest_file(self, path: Path, observer: IngestObserver | None = None,
-                    *, force: bool = False) -> IngestResult:
+    def ingest_file(
+        self, path: Path, observer: IngestObserver | None = None, *, force: bool = False
+    ) -> IngestResult:
         """The per-document boundary: any failure is recorded with its reason, and the
         points of the failed run are removed so the previous version stays intact."""
         observer = observer or NullObserver()
@@ -150,60 +183,116 @@ class Ingestor:
             error = f"{path}: unexpected {type(exc).__name__}: {exc}"
         return self._fail(path, document_id, run_id, error, started)
 
-    def _ingest(self, path: Path, document_id: str, run_id: str, observer: IngestObserver,
-                force: bool, started: float) -> IngestResult:
+    def _ingest(
+        self,
+        path: Path,
+        document_id: str,
+        run_id: str,
+        observer: IngestObserver,
+        force: bool,
+        started: float,
+    ) -> IngestResult:
         self._check_size(path)
         digest = content_hash(path)
         existing = self._catalog.get(document_id)
-        if (existing is not None and not force and existing.content_hash == digest
-                and existing.status is DocumentStatus.INDEXED):
-            return IngestResult(path, "unchanged", document_id, warnings=existing.warnings,
-                                pages=existing.pages, chunks=existing.chunks,
-                                images=existing.images, points=existing.points,
-                                seconds=time.monotonic() - started)
+        if (
+            existing is not None
+            and not force
+            and existing.content_hash == digest
+            and existing.status is DocumentStatus.INDEXED
+        ):
+            return IngestResult(
+                path,
+                "unchanged",
+                document_id,
+                warnings=existing.warnings,
+                pages=existing.pages,
+                chunks=existing.chunks,
+                images=existing.images,
+                points=existing.points,
+                seconds=time.monotonic() - started,
+            )
         version = 1 if existing is None else existing.version + (existing.content_hash != digest)
-        record = self._catalog.save(self._tenant, DocumentRecord(
-            document_id=document_id, path=str(path.resolve()), content_hash=digest,
-            status=DocumentStatus.PROCESSING, version=version,
-        ))
+        record = self._catalog.save(
+            self._tenant,
+            DocumentRecord(
+                document_id=document_id,
+                path=str(path.resolve()),
+                content_hash=digest,
+                status=DocumentStatus.PROCESSING,
+                version=version,
+            ),
+        )
         parsed = parse_file(path, self._settings.parsing)
         observer.file_started(path, parsed.page_count)
-        context = PointContext(tenant=self._tenant, document_id=document_id, content_hash=digest,
-                               run_id=run_id, version=version, source=record.path,
-                               file_type=parsed.file_type, data_dir=self._settings.data_dir)
+        context = PointContext(
+            tenant=self._tenant,
+            document_id=document_id,
+            content_hash=digest,
+            run_id=run_id,
+            version=version,
+            source=record.path,
+            file_type=parsed.file_type,
+            data_dir=self._settings.data_dir,
+        )
         tally = self._index(parsed.elements, context, observer)
         if tally.chunks == 0 and tally.images == 0:
-            raise EmptyDocumentError(path, "no text and no images were found" + (
-                "" if self._settings.parsing.ocr else " (parsing.ocr is off; a scan needs OCR)"))
+            raise EmptyDocumentError(
+                path,
+                "no text and no images were found"
+                + ("" if self._settings.parsing.ocr else " (parsing.ocr is off; a scan needs OCR)"),
+            )
         # The new version is complete: now drop whatever earlier runs left behind.
-        self._store.delete(PointFilter(match={"document_id": document_id},
-                                       exclude={"run_id": run_id}))
+        self._store.delete(
+            PointFilter(match={"document_id": document_id}, exclude={"run_id": run_id})
+        )
         points = self._store.count(PointFilter(match={"document_id": document_id}))
-        self._catalog.save(self._tenant, replace(
-            record, status=DocumentStatus.INDEXED, file_type=parsed.file_type,
-            warnings=tuple(parsed.warnings), pages=parsed.page_count, chunks=tally.chunks,
-            images=tally.images, points=points,
-        ))
-        return IngestResult(path, "indexed", document_id, warnings=tuple(parsed.warnings),
-                            pages=parsed.page_count, chunks=tally.chunks, images=tally.images,
-                            points=points, seconds=time.monotonic() - started)
+        self._catalog.save(
+            self._tenant,
+            replace(
+                record,
+                status=DocumentStatus.INDEXED,
+                file_type=parsed.file_type,
+                warnings=tuple(parsed.warnings),
+                pages=parsed.page_count,
+                chunks=tally.chunks,
+                images=tally.images,
+                points=points,
+            ),
+        )
+        return IngestResult(
+            path,
+            "indexed",
+            document_id,
+            warnings=tuple(parsed.warnings),
+            pages=parsed.page_count,
+            chunks=tally.chunks,
+            images=tally.images,
+            points=points,
+            seconds=time.monotonic() - started,
+        )
 
     def _check_size(self, path: Path) -> None:
         size_mb = path.stat().st_size / 2**20
         if size_mb > self._settings.ingest.max_file_mb:
-            raise DocumentError(path, f"file is {size_mb:.0f} MB, over ingest.max_file_mb "
-                                      f"({self._settings.ingest.max_file_mb:.0f})")
+            raise DocumentError(
+                path,
+                f"file is {size_mb:.0f} MB, over ingest.max_file_mb "
+                f"({self._settings.ingest.max_file_mb:.0f})",
+            )
 
-    def _index(self, elements: Iterator[Element], context: PointContext,
-               observer: IngestObserver) -> _Tally:
+    def _index(
+        self, elements: Iterator[Element], context: PointContext, observer: IngestObserver
+    ) -> _Tally:
         """Stream elements into batches: text is chunked a page at a time."""
         tally = _Tally()
-        batch = _Batch([], [])
+        pending = _Batch([], [])
         page_texts: list[TextElement] = []
         page = 0
+        size = self._settings.ingest.batch_size
         for element in elements:
             if element.page != page and page_texts:
-                batch.chunks.extend(self._chunker.chunk(page_texts))
+                pending.chunks.extend(self._chunker.chunk(page_texts))
                 page_texts = []
             if element.page > page:
                 observer.advanced(pages=element.page - page)
@@ -211,21 +300,27 @@ class Ingestor:
             if isinstance(element, TextElement):
                 page_texts.append(element)
             else:
-                batch.images.append(element)
-            if len(batch) >= self._settings.ingest.batch_size:
-                self._flush(batch, context, tally, observer)
-                batch = _Batch([], [])
-        batch.chunks.extend(self._chunker.chunk(page_texts))
-        self._flush(batch, context, tally, observer)
+                pending.images.append(element)
+            while len(pending) >= size:
+                self._flush(pending.take(size), context, tally, observer)
+        pending.chunks.extend(self._chunker.chunk(page_texts))
+        while len(pending):
+            self._flush(pending.take(size), context, tally, observer)
         return tally
 
-    def _flush(self, batch: _Batch, context: PointContext, tally: _Tally,
-               observer: IngestObserver) -> None:
+    def _flush(
+        self, batch: _Batch, context: PointContext, tally: _Tally, observer: IngestObserver
+    ) -> None:
         if not len(batch):
             return
         assets = self._enricher.enrich(batch.images, self.image_folder(context.document_id))
-        points = self._points.build(batch.chunks, assets, [e.image for e in batch.images],
-                                    context=context, first_index=tally.next_index)
+        points = self._points.build(
+            batch.chunks,
+            assets,
+            [e.image for e in batch.images],
+            context=context,
+            first_index=tally.next_index,
+        )
         self._store.upsert(points)
         tally.next_index += len(batch)
         tally.chunks += len(batch.chunks)
@@ -233,26 +328,29 @@ class Ingestor:
         observer.advanced(chunks=len(batch.chunks), images=len(assets))
 
     def image_folder(self, document_id: str) -> Path:
-        return self._settings.images_dir / document_id
+        return image_folder(self._settings, document_id)
 
-    def _fail(self, path: Path, document_id: str, run_id: str, error: str,
-              started: float) -> IngestResult:
+    def _fail(
+        self, path: Path, document_id: str, run_id: str, error: str, started: float
+    ) -> IngestResult:
         self._store.delete(PointFilter(match={"document_id": document_id, "run_id": run_id}))
         existing = self._catalog.get(document_id)
         points = self._store.count(PointFilter(match={"document_id": document_id}))
         record = existing or DocumentRecord(
-            document_id=document_id, path=str(path.resolve()), content_hash="",
-            status=DocumentStatus.FAILED, version=0,
+            document_id=document_id,
+            path=str(path.resolve()),
+            content_hash="",
+            status=DocumentStatus.FAILED,
+            version=0,
         )
-        self._catalog.save(self._tenant, replace(record, status=DocumentStatus.FAILED,
-                                                 error=error, points=points))
-        return IngestResult(path, "failed", document_id, error=error, points=points,
-                            seconds=time.monotonic() - started)
-
-    def delete(self, document_id: str) -> DocumentRecord:
-        """Remove a document's points, stored images and catalog entry."""
-        record = self._catalog.require(document_id)
-        self._store.delete(PointFilter(match={"document_id": document_id}))
-        shutil.rmtree(self.image_folder(document_id), ignore_errors=True)
-        self._catalog.delete(document_id)
-        return record
+        self._catalog.save(
+            self._tenant, replace(record, status=DocumentStatus.FAILED, error=error, points=points)
+        )
+        return IngestResult(
+            path,
+            "failed",
+            document_id,
+            error=error,
+            points=points,
+            seconds=time.monotonic() - started,
+        )

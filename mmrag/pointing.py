@@ -32,8 +32,13 @@ class PointContext:
 class PointBuilder:
     """Embeds a batch once per channel and assembles the points."""
 
-    def __init__(self, *, text_embedder: TextEmbedder, image_embedder: ImageEmbedder | None,
-                 sparse: SparseEncoder) -> None:
+    def __init__(
+        self,
+        *,
+        text_embedder: TextEmbedder,
+        image_embedder: ImageEmbedder | None,
+        sparse: SparseEncoder,
+    ) -> None:
         self.text_embedder = text_embedder
         self.image_embedder = image_embedder
         self.sparse = sparse
@@ -42,23 +47,35 @@ class PointBuilder:
         image = self.image_embedder.dimension if self.image_embedder is not None else None
         return CollectionSchema(text_dimension=self.text_embedder.dimension, image_dimension=image)
 
-    def build(self, chunks: Sequence[Chunk], assets: Sequence[ImageAsset],
-              images: Sequence[Image.Image], *, context: PointContext,
-              first_index: int) -> list[StoredPoint]:
+    def build(
+        self,
+        chunks: Sequence[Chunk],
+        assets: Sequence[ImageAsset],
+        images: Sequence[Image.Image],
+        *,
+        context: PointContext,
+        first_index: int,
+    ) -> list[StoredPoint]:
         """Points for the chunks then the assets (``images`` holds their pixels), numbered
         from ``first_index``. An image with neither text nor a pixel channel cannot be
         found; it gets no point.
         """
         texts = [chunk.text for chunk in chunks] + [asset.text for asset in assets]
         has_text = [bool(text.strip()) for text in texts]
-        dense = self.text_embedder.embed_documents([t for t, keep in zip(texts, has_text,
-                                                                         strict=True) if keep])
-        sparse = self.sparse.embed_documents([t for t, keep in zip(texts, has_text,
-                                                                   strict=True) if keep])
-        pixels = (self.image_embedder.embed_images(images)
-                  if self.image_embedder is not None and assets else None)
+        dense = self.text_embedder.embed_documents(
+            [t for t, keep in zip(texts, has_text, strict=True) if keep]
+        )
+        sparse = self.sparse.embed_documents(
+            [t for t, keep in zip(texts, has_text, strict=True) if keep]
+        )
+        pixels = (
+            self.image_embedder.embed_images(images)
+            if self.image_embedder is not None and assets
+            else None
+        )
         points, row = [], 0
-        for offset, item in enumerate([*chunks, *assets]):
+        items: list[Chunk | ImageAsset] = [*chunks, *assets]
+        for offset, item in enumerate(items):
             vectors: dict[str, list[float]] = {}
             sparse_vectors = {}
             if has_text[offset]:
@@ -70,12 +87,16 @@ class PointBuilder:
             if not vectors:
                 continue
             index = first_index + offset
-            points.append(StoredPoint(
-                point_id=point_id(context.tenant, context.document_id, context.content_hash,
-                                  index),
-                vectors=vectors, sparse=sparse_vectors,
-                payload=_payload(item, context, index),
-            ))
+            points.append(
+                StoredPoint(
+                    point_id=point_id(
+                        context.tenant, context.document_id, context.content_hash, index
+                    ),
+                    vectors=vectors,
+                    sparse=sparse_vectors,
+                    payload=_payload(item, context, index),
+                )
+            )
         return points
 
 

@@ -89,7 +89,7 @@ def _offline(settings: Settings) -> tuple[Settings, list[str]]:
     captioner = settings.captioner
     if captioner.backend == "transformers" and not in_local_cache(captioner.model):
         notes.append(f"captioner: {captioner.model} not available, using OCR captions")
-        captioner = captioner.model_copy(update={"backend": "ocr"})
+        captioner = captioner.model_copy(update={"backend": "ocr", "model": "tesseract"})
     effective = settings.model_copy(
         update={"text_embedder": text, "image_embedder": image, "captioner": captioner}
     )

@@ -15,12 +15,13 @@ from mmrag.enrich import ImageEnricher
 from mmrag.errors import ConfigError
 from mmrag.models.base import Captioner, ImageEmbedder, TextEmbedder
 from mmrag.models.registry import captioners, image_embedders, text_embedders
-from mmrag.pipeline import Ingestor
+from mmrag.pipeline import Ingestor, delete_document
 from mmrag.pointing import PointBuilder
 from mmrag.profiles import ResolvedProfile, resolve_profile
 from mmrag.settings import Settings
 from mmrag.sparse import SparseEncoder
 from mmrag.store import VectorStore, open_store
+from mmrag.types import DocumentRecord
 
 logger = logging.getLogger(__name__)
 
@@ -28,9 +29,19 @@ logger = logging.getLogger(__name__)
 class Services:
     """Everything a program needs, built lazily from one settings tree."""
 
-    def __init__(self, profile: ResolvedProfile) -> None:
+    # Parts a caller may supply ready-made (tests pass fakes; an app may share a model).
+    REPLACEABLE = frozenset({"catalog", "store", "text_embedder", "image_embedder", "captioner"})
+
+    def __init__(self, profile: ResolvedProfile, **parts: object) -> None:
         self.profile = profile
         self.settings: Settings = profile.settings
+        unknown = set(parts) - self.REPLACEABLE
+        if unknown:
+            raise TypeError(
+                f"unknown parts {sorted(unknown)}; replaceable: {sorted(self.REPLACEABLE)}"
+            )
+        # A cached_property keeps its value in the instance dict: pre-filling it replaces it.
+        self.__dict__.update(parts)
 
     @cached_property
     def catalog(self) -> Catalog:
@@ -64,12 +75,25 @@ class Services:
         captioner = self.captioner
         ocr_text = self.settings.captioner.ocr_text
         ocr_languages = self.settings.parsing.ocr_languages if ocr_text else None
-        enricher = ImageEnricher(catalog=self.catalog, captioner=captioner,
-                                 ocr_languages=ocr_languages)
-        points = PointBuilder(text_embedder=self.text_embedder,
-                              image_embedder=self.image_embedder, sparse=self.sparse)
-        return Ingestor(settings=self.settings, catalog=self.catalog, store=self.store,
-                        enricher=enricher, points=points)
+        enricher = ImageEnricher(
+            catalog=self.catalog, captioner=captioner, ocr_languages=ocr_languages
+        )
+        points = PointBuilder(
+            text_embedder=self.text_embedder, image_embedder=self.image_embedder, sparse=self.sparse
+        )
+        return Ingestor(
+            settings=self.settings,
+            catalog=self.catalog,
+            store=self.store,
+            enricher=enricher,
+            points=points,
+        )
+
+    def delete_document(self, document_id: str) -> DocumentRecord:
+        """Remove a document's points, images and record (loads no model)."""
+        return delete_document(
+            settings=self.settings, catalog=self.catalog, store=self.store, document_id=document_id
+        )
 
     def close(self) -> None:
         if "store" in self.__dict__:
@@ -84,9 +108,10 @@ class Services:
         self.close()
 
 
-def build_services(settings: Settings) -> Services:
-    """Resolve the profile (logging what it decided) and wrap the settings."""
+def build_services(settings: Settings, **parts: object) -> Services:
+    """Resolve the profile (logging what it decided) and wrap the settings; ``parts``
+    replace components by name (see `Services.REPLACEABLE`)."""
     profile = resolve_profile(settings)
     for note in profile.notes:
         logger.info(note)
-    return Services(profile)
+    return Services(profile, **parts)

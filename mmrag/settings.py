@@ -43,7 +43,9 @@ class ImageEmbedderSettings(BaseModel):
     """Pixel embeddings (SigLIP): images and query text in one space."""
 
     backend: str = Field("siglip", description="siglip (transformers), open-clip, none")
-    model: str = Field(DEFAULT_IMAGE_MODEL, description="hub id, local directory, or open_clip name")
+    model: str = Field(
+        DEFAULT_IMAGE_MODEL, description="hub id, local directory, or open_clip name"
+    )
     device: str = "auto"
     batch_size: int = Field(16, ge=1)
 

@@ -33,7 +33,7 @@ def l2_normalize(vectors: np.ndarray) -> np.ndarray:
     return vectors / np.maximum(norms, 1e-12)
 
 
-class ModelRole(ABC):
+class ModelRole(ABC):  # noqa: B024 - roles below declare the abstract methods
     """What every role has: a model id for logs, caches and reports, and a batch size."""
 
     role: str = "model"

@@ -15,7 +15,7 @@ from mmrag.models.device import preferred_dtype, resolve_device
 from mmrag.models.loading import loading
 from mmrag.models.registry import captioners
 from mmrag.ocr import ocr_text, require_tesseract
-from mmrag.settings import Settings, CaptionerSettings
+from mmrag.settings import CaptionerSettings, Settings
 
 ROLE = "captioner"
 SETTING = "captioner.model"
@@ -44,11 +44,12 @@ class TransformersCaptioner(Captioner):
 
             device = resolve_device(settings.device)
             processor = AutoProcessor.from_pretrained(settings.model)
-            model = AutoModelForImageTextToText.from_pretrained(
+            model: Any = AutoModelForImageTextToText.from_pretrained(
                 settings.model, dtype=preferred_dtype(device)
             )
-        return cls(model=model.to(device).eval(), processor=processor, device=device,
-                   settings=settings)
+        return cls(
+            model=model.to(device).eval(), processor=processor, device=device, settings=settings
+        )
 
     def _caption_batch(self, images: list[Image.Image]) -> list[str]:
         import torch
@@ -94,13 +95,18 @@ class OpenAICaptioner(Captioner):
         import httpx
 
         if not settings.base_url:
-            raise ModelLoadError(role=ROLE, model=settings.model, reason="no server URL given",
-                                 fix="set captioner.base_url, e.g. http://localhost:8000/v1")
+            raise ModelLoadError(
+                role=ROLE,
+                model=settings.model,
+                reason="no server URL given",
+                fix="set captioner.base_url, e.g. http://localhost:8000/v1",
+            )
         headers = {}
         if settings.api_key is not None:
             headers["Authorization"] = f"Bearer {settings.api_key.get_secret_value()}"
-        client = httpx.Client(base_url=settings.base_url.rstrip("/"), headers=headers,
-                              timeout=settings.timeout_s)
+        client = httpx.Client(
+            base_url=settings.base_url.rstrip("/"), headers=headers, timeout=settings.timeout_s
+        )
         return cls(client=client, settings=settings)
 
     def _caption_one(self, image: Image.Image) -> str:
@@ -110,15 +116,19 @@ class OpenAICaptioner(Captioner):
             {"type": "image_url", "image_url": {"url": image_data_url(image)}},
             {"type": "text", "text": self.prompt},
         ]
-        body = {"model": self.model_id, "max_tokens": self._max_tokens, "temperature": 0,
-                "messages": [{"role": "user", "content": content}]}
+        body = {
+            "model": self.model_id,
+            "max_tokens": self._max_tokens,
+            "temperature": 0,
+            "messages": [{"role": "user", "content": content}],
+        }
         try:
             response = self._client.post("/chat/completions", json=body)
             response.raise_for_status()
             return str(response.json()["choices"][0]["message"]["content"] or "")
         except (httpx.HTTPError, KeyError, IndexError, ValueError) as exc:
             raise ModelRuntimeError(
-                f"captioner server {self._client.base_url} failed for model {self.model_id!r}: {exc}"
+                f"captioner server {self._client.base_url} failed for {self.model_id!r}: {exc}"
             ) from exc
 
     def _caption_batch(self, images: list[Image.Image]) -> list[str]:

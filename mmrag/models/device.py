@@ -21,7 +21,9 @@ def resolve_device(name: str) -> str:
             return "mps"
         return "cpu"
     if name.startswith("cuda") and not torch.cuda.is_available():
-        raise ConfigError(f"device {name!r} requested but CUDA is not available; use 'auto' or 'cpu'")
+        raise ConfigError(
+            f"device {name!r} requested but CUDA is not available; use 'auto' or 'cpu'"
+        )
     if name not in {"cpu", "mps"} and not name.startswith("cuda"):
         raise ConfigError(f"unknown device {name!r}; use auto, cpu, cuda, cuda:N or mps")
     return name

@@ -12,7 +12,7 @@ from mmrag.models.base import ImageEmbedder
 from mmrag.models.device import preferred_dtype, resolve_device
 from mmrag.models.loading import loading
 from mmrag.models.registry import image_embedders
-from mmrag.settings import Settings, ImageEmbedderSettings
+from mmrag.settings import ImageEmbedderSettings, Settings
 
 ROLE = "image embedder"
 SETTING = "image_embedder.model"
@@ -32,7 +32,9 @@ class SiglipEmbedder(ImageEmbedder):
         self._processor = processor
         self._device = device
         config = model.config
-        self.dimension = int(getattr(config, "projection_dim", None) or config.text_config.hidden_size)
+        self.dimension = int(
+            getattr(config, "projection_dim", None) or config.text_config.hidden_size
+        )
         # SigLIP was trained on text padded to a fixed length; pad the same way.
         self._text_length = int(config.text_config.max_position_embeddings)
 
@@ -86,8 +88,16 @@ def open_clip_name(model: str) -> str:
 class OpenClipEmbedder(ImageEmbedder):
     """A SigLIP model through open_clip (``hf-hub:timm/ViT-B-16-SigLIP`` or ``local-dir:DIR``)."""
 
-    def __init__(self, *, model: Any, preprocess: Any, tokenizer: Any, device: str, model_id: str,
-                 batch_size: int):
+    def __init__(
+        self,
+        *,
+        model: Any,
+        preprocess: Any,
+        tokenizer: Any,
+        device: str,
+        model_id: str,
+        batch_size: int,
+    ):
         super().__init__(model_id=model_id, batch_size=batch_size)
         self._model = model
         self._preprocess = preprocess
@@ -105,8 +115,14 @@ class OpenClipEmbedder(ImageEmbedder):
             device = resolve_device(settings.device)
             model, _, preprocess = open_clip.create_model_and_transforms(name, device=device)
             tokenizer = open_clip.get_tokenizer(name)
-        return cls(model=model.eval(), preprocess=preprocess, tokenizer=tokenizer, device=device,
-                   model_id=settings.model, batch_size=settings.batch_size)
+        return cls(
+            model=model.eval(),
+            preprocess=preprocess,
+            tokenizer=tokenizer,
+            device=device,
+            model_id=settings.model,
+            batch_size=settings.batch_size,
+        )
 
     def _embed_image_batch(self, images: list[Image.Image]) -> np.ndarray:
         import torch

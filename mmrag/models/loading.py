@@ -34,8 +34,14 @@ def explain_load_failure(exc: BaseException, model: str) -> str:
         or "localentrynotfound" in lowered
         or "name or service not known" in lowered
     ):
-        return "the Hugging Face hub is unreachable (offline) and the model is not in the local cache"
-    if isinstance(exc, FileNotFoundError) or "no such file" in lowered or "does not appear to have" in lowered:
+        return (
+            "the Hugging Face hub is unreachable (offline) and the model is not in the local cache"
+        )
+    if (
+        isinstance(exc, FileNotFoundError)
+        or "no such file" in lowered
+        or "does not appear to have" in lowered
+    ):
         return f"a model file is missing ({exc})"
     if "is not a local folder and is not a valid model identifier" in lowered:
         return "no such local directory and no such model on the hub"
@@ -56,4 +62,3 @@ def loading(role: str, model: str, setting: str) -> Iterator[None]:
             f"backend (run `mmrag models` to check); with hub access the model downloads once"
         )
         raise ModelLoadError(role=role, model=model, reason=reason, fix=fix) from exc
-

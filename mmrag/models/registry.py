@@ -35,7 +35,9 @@ class Registry(Generic[R]):
         self.setting = setting  # the setting that picks the backend, for error messages
         self._factories: dict[str, Callable[[Any], R | None]] = {}
 
-    def register(self, name: str) -> Callable[[Callable[[Any], R | None]], Callable[[Any], R | None]]:
+    def register(
+        self, name: str
+    ) -> Callable[[Callable[[Any], R | None]], Callable[[Any], R | None]]:
         def decorate(factory: Callable[[Any], R | None]) -> Callable[[Any], R | None]:
             self._factories[name] = factory
             return factory

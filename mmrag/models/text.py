@@ -19,9 +19,9 @@ class SentenceTransformerEmbedder(TextEmbedder):
     def __init__(self, *, model: Any, model_id: str, batch_size: int) -> None:
         super().__init__(model_id=model_id, batch_size=batch_size)
         self._model = model
-        dimension = getattr(model, "get_embedding_dimension", None) or getattr(
-            model, "get_sentence_embedding_dimension"
-        )
+        # sentence-transformers 6 renamed the method; accept both.
+        dimension = getattr(model, "get_embedding_dimension", None)
+        dimension = dimension or model.get_sentence_embedding_dimension
         self.dimension = int(dimension())
 
     @classmethod

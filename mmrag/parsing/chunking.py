@@ -10,8 +10,12 @@ from mmrag.types import BBox, Chunk, ElementKind, TextElement
 def _union(boxes: list[BBox]) -> BBox | None:
     if not boxes:
         return None
-    return (min(b[0] for b in boxes), min(b[1] for b in boxes),
-            max(b[2] for b in boxes), max(b[3] for b in boxes))
+    return (
+        min(b[0] for b in boxes),
+        min(b[1] for b in boxes),
+        max(b[2] for b in boxes),
+        max(b[3] for b in boxes),
+    )
 
 
 def split_long_text(text: str, chunk_size: int, chunk_overlap: int) -> list[str]:
@@ -42,9 +46,12 @@ class Chunker:
         pending: list[TextElement] = []
         for element in elements:
             starts_new = element.kind is ElementKind.TABLE or (
-                pending and (pending[0].page != element.page or pending[0].kind is ElementKind.TABLE)
+                pending
+                and (pending[0].page != element.page or pending[0].kind is ElementKind.TABLE)
             )
-            if pending and (starts_new or self._size(pending) + len(element.text) > self.chunk_size):
+            if pending and (
+                starts_new or self._size(pending) + len(element.text) > self.chunk_size
+            ):
                 yield from self._emit(pending)
                 pending = []
             pending.append(element)
@@ -60,9 +67,16 @@ class Chunker:
         text = "\n".join(element.text for element in elements)
         boxes = [element.bbox for element in elements if element.bbox is not None]
         categories = tuple(dict.fromkeys(element.category for element in elements))
-        parts = [text] if len(text) <= self.chunk_size else split_long_text(
-            text, self.chunk_size, self.chunk_overlap
+        parts = (
+            [text]
+            if len(text) <= self.chunk_size
+            else split_long_text(text, self.chunk_size, self.chunk_overlap)
         )
         for part in parts:
-            yield Chunk(text=part, page=first.page, kind=first.kind, categories=categories,
-                        bbox=_union(boxes))
+            yield Chunk(
+                text=part,
+                page=first.page,
+                kind=first.kind,
+                categories=categories,
+                bbox=_union(boxes),
+            )

@@ -91,7 +91,8 @@ def detect_file_type(path: Path) -> DetectedType:
         raise CorruptFileError(path, f"named {by_name.upper()} but the content is {found}")
     if by_name is not None and by_name != by_content:
         return DetectedType(
-            by_content, f"named as {by_name.upper()} but the content is {by_content.upper()}; "
-            f"parsed as {by_content.upper()}"
+            by_content,
+            f"named as {by_name.upper()} but the content is {by_content.upper()}; "
+            f"parsed as {by_content.upper()}",
         )
     return DetectedType(by_content)

@@ -30,6 +30,7 @@ def open_image(source: Path | bytes, *, max_pixels: int, name: Path) -> Image.Im
             raise CorruptFileError(name, f"cannot read the image ({exc})") from exc
     width, height = image.size
     if width * height > max_pixels:
+        image.close()
         raise ImageTooLargeError(
             name,
             f"image declares {width}x{height} = {width * height:,} pixels, over the limit of "
@@ -42,8 +43,14 @@ def is_blank(image: Image.Image, tolerance: float = 2.0) -> bool:
     """A (nearly) uniform image: a blank page or a filled rectangle carries nothing."""
     from PIL import ImageStat
 
-    return max(ImageStat.Stat(image.convert("L").reduce(4) if min(image.size) >= 8
-                              else image.convert("L")).stddev) < tolerance
+    return (
+        max(
+            ImageStat.Stat(
+                image.convert("L").reduce(4) if min(image.size) >= 8 else image.convert("L")
+            ).stddev
+        )
+        < tolerance
+    )
 
 
 def _frame_elements(frame: Image.Image, page: int, settings: ParsingSettings) -> Iterator[Element]:
@@ -67,15 +74,17 @@ def parse_image_file(path: Path, settings: ParsingSettings) -> ParsedFile:
         image.seek(0)
         image.load()
     except (OSError, ValueError, SyntaxError) as exc:
+        image.close()
         raise CorruptFileError(path, f"the image data is damaged ({exc})") from exc
 
     def elements() -> Iterator[Element]:
-        for index, frame in enumerate(ImageSequence.Iterator(image), start=1):
-            try:
-                rgb = frame.convert("RGB")
-            except (OSError, ValueError) as exc:
-                raise CorruptFileError(path, f"frame {index} is damaged ({exc})") from exc
-            yield from _frame_elements(rgb, index, settings)
+        with image:
+            for index, frame in enumerate(ImageSequence.Iterator(image), start=1):
+                try:
+                    rgb = frame.convert("RGB")
+                except (OSError, ValueError) as exc:
+                    raise CorruptFileError(path, f"frame {index} is damaged ({exc})") from exc
+                yield from _frame_elements(rgb, index, settings)
 
     return ParsedFile(file_type="image", page_count=frame_count, elements=elements())
 

@@ -74,7 +74,9 @@ def parse_pdf(path: Path, settings: ParsingSettings) -> ParsedFile:
     return parsed
 
 
-def _pages(pdf: Any, path: Path, settings: ParsingSettings, warnings: list[str]) -> Iterator[Element]:
+def _pages(
+    pdf: Any, path: Path, settings: ParsingSettings, warnings: list[str]
+) -> Iterator[Element]:
     import pypdfium2 as pdfium
 
     try:
@@ -105,13 +107,21 @@ def _page_elements(
     if scanned and settings.ocr:
         lines = _ocr_lines(page, settings)
     yield from _paragraphs(lines, number)
+    rendered = False
     if settings.page_images == "all" or (scanned and settings.page_images == "scanned"):
         render = page.render(scale=settings.render_dpi / 72).to_pil().convert("RGB")
         ocr_text = "\n".join(line.text for line in lines) if scanned else ""
         if not is_blank(render):
-            yield ImageElement(image=render, page=number, kind=ElementKind.PAGE,
-                               bbox=(0, 0, width, height), ocr_text=ocr_text)
-    yield from _embedded_images(page, number, (width, height), scanned, settings, warnings)
+            rendered = True
+            yield ImageElement(
+                image=render,
+                page=number,
+                kind=ElementKind.PAGE,
+                bbox=(0, 0, width, height),
+                ocr_text=ocr_text,
+            )
+    skip_scans = scanned and rendered  # the render already stands for the scan
+    yield from _embedded_images(page, number, (width, height), skip_scans, settings, warnings)
 
 
 def _text_lines(textpage: Any, page_height: float) -> list[_Line]:
@@ -126,8 +136,12 @@ def _text_lines(textpage: Any, page_height: float) -> list[_Line]:
         last = lines[-1] if lines else None
         if last is not None and _same_line(last.box, box):
             last.text = f"{last.text} {text}"
-            last.box = [min(last.box[0], box[0]), min(last.box[1], box[1]),
-                        max(last.box[2], box[2]), max(last.box[3], box[3])]
+            last.box = [
+                min(last.box[0], box[0]),
+                min(last.box[1], box[1]),
+                max(last.box[2], box[2]),
+                max(last.box[3], box[3]),
+            ]
         else:
             lines.append(_Line(text=" ".join(text.split()), box=box))
     return lines
@@ -181,7 +195,7 @@ def _embedded_images(
     page: Any,
     number: int,
     size: tuple[float, float],
-    scanned: bool,
+    skip_scans: bool,
     settings: ParsingSettings,
     warnings: list[str],
 ) -> Iterator[ImageElement]:
@@ -190,14 +204,16 @@ def _embedded_images(
     page_area = size[0] * size[1]
     for obj in page.get_objects(filter=[pdfium.raw.FPDF_PAGEOBJ_IMAGE]):
         left, bottom, right, top = obj.get_bounds()
-        if scanned and (right - left) * (top - bottom) >= SCAN_COVERAGE * page_area:
-            continue  # the page render already stands for the scan
+        if skip_scans and (right - left) * (top - bottom) >= SCAN_COVERAGE * page_area:
+            continue
         pixel_width, pixel_height = obj.get_px_size()
         if min(pixel_width, pixel_height) < settings.min_image_side:
             continue  # icons, rules, bullets
         if pixel_width * pixel_height > settings.max_image_pixels:
-            warnings.append(f"page {number}: image of {pixel_width}x{pixel_height} px over "
-                            "parsing.max_image_pixels; skipped")
+            warnings.append(
+                f"page {number}: image of {pixel_width}x{pixel_height} px over "
+                "parsing.max_image_pixels; skipped"
+            )
             continue
         try:
             image = obj.get_bitmap(render=False).to_pil().convert("RGB")
@@ -206,5 +222,9 @@ def _embedded_images(
             continue
         if is_blank(image):
             continue
-        yield ImageElement(image=image, page=number, kind=ElementKind.IMAGE,
-                           bbox=(left, size[1] - top, right, size[1] - bottom))
+        yield ImageElement(
+            image=image,
+            page=number,
+            kind=ElementKind.IMAGE,
+            bbox=(left, size[1] - top, right, size[1] - bottom),
+        )

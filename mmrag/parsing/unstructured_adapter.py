@@ -36,9 +36,11 @@ def prepare_unstructured() -> None:
         return
     nlp = spacy.blank("en")
     nlp.add_pipe("sentencizer")
-    tokenize._get_nlp = lambda: nlp  # the module looks this function up on every call
-    logger.info("spaCy en_core_web_sm not installed: unstructured runs with a blank English "
-                "pipeline (install en_core_web_sm for finer element types)")
+    tokenize._get_nlp = lambda: nlp  # type: ignore[assignment]  # looked up on every call
+    logger.info(
+        "spaCy en_core_web_sm not installed: unstructured runs with a blank English "
+        "pipeline (install en_core_web_sm for finer element types)"
+    )
 
 
 def table_text(html: str) -> str:
@@ -63,8 +65,12 @@ def to_text_elements(elements: Sequence[Any]) -> Iterator[TextElement]:
         page = element.metadata.page_number or 1
         if category == "Table":
             html = element.metadata.text_as_html
-            yield TextElement(text=table_text(html) if html else text, page=page,
-                              category=category, kind=ElementKind.TABLE)
+            yield TextElement(
+                text=table_text(html) if html else text,
+                page=page,
+                category=category,
+                kind=ElementKind.TABLE,
+            )
         else:
             yield TextElement(text=text, page=page, category=category)
 
@@ -80,8 +86,12 @@ def partition(
     import zipfile
 
     prepare_unstructured()
+    translated: tuple[type[BaseException], ...] = (
+        zipfile.BadZipFile, KeyError, ValueError, OSError, UnicodeDecodeError, *errors
+    )
     try:
         return partitioner(filename=str(path), **options)
-    except (zipfile.BadZipFile, KeyError, ValueError, OSError, UnicodeDecodeError, *errors) as exc:
-        raise CorruptFileError(path, f"cannot parse as {file_type.upper()} "
-                                     f"({type(exc).__name__}: {exc})") from exc
+    except translated as exc:
+        raise CorruptFileError(
+            path, f"cannot parse as {file_type.upper()} ({type(exc).__name__}: {exc})"
+        ) from exc

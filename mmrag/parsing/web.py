@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import base64
 import binascii
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from pathlib import Path
 
 from mmrag.parsing.base import ParsedFile
@@ -33,8 +33,9 @@ def parse_markdown(path: Path, settings: ParsingSettings) -> ParsedFile:
 
     texts = list(to_text_elements(partition(partition_md, path, "markdown")))
     source = path.read_text(encoding="utf-8", errors="replace")
-    return _with_images("markdown", path, markdown.markdown(source, extensions=["tables"]), texts,
-                        settings)
+    return _with_images(
+        "markdown", path, markdown.markdown(source, extensions=["tables"]), texts, settings
+    )
 
 
 def parse_text(path: Path, settings: ParsingSettings) -> ParsedFile:
@@ -44,8 +45,13 @@ def parse_text(path: Path, settings: ParsingSettings) -> ParsedFile:
     return ParsedFile(file_type="text", page_count=1, elements=iter(texts))
 
 
-def _with_images(file_type: str, path: Path, markup: str, texts: list[Element],
-                 settings: ParsingSettings) -> ParsedFile:
+def _with_images(
+    file_type: str,
+    path: Path,
+    markup: str,
+    texts: Sequence[Element],
+    settings: ParsingSettings,
+) -> ParsedFile:
     parsed = ParsedFile(file_type=file_type, page_count=1, elements=iter(()))
 
     def elements() -> Iterator[Element]:
@@ -56,8 +62,9 @@ def _with_images(file_type: str, path: Path, markup: str, texts: list[Element],
     return parsed
 
 
-def _markup_images(path: Path, markup: str, settings: ParsingSettings,
-                   warnings: list[str]) -> Iterator[Element]:
+def _markup_images(
+    path: Path, markup: str, settings: ParsingSettings, warnings: list[str]
+) -> Iterator[Element]:
     from bs4 import BeautifulSoup
 
     for number, tag in enumerate(BeautifulSoup(markup, "html.parser").find_all("img"), start=1):
@@ -65,8 +72,9 @@ def _markup_images(path: Path, markup: str, settings: ParsingSettings,
         blob = _image_bytes(path, source, warnings, number)
         if blob is None:
             continue
-        image = embedded_image(blob, document=path, where=f"image {number}", settings=settings,
-                               warnings=warnings)
+        image = embedded_image(
+            blob, document=path, where=f"image {number}", settings=settings, warnings=warnings
+        )
         if image is not None:
             alt = " ".join(str(tag.get(name) or "") for name in ("alt", "title")).strip()
             yield ImageElement(image=image, page=1, kind=ElementKind.IMAGE, alt_text=alt)

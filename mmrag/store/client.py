@@ -32,8 +32,11 @@ def client_filter(where: PointFilter | None) -> Any:
         return None
 
     def condition(key: str, value: Any) -> models.FieldCondition:
-        match = (models.MatchAny(any=list(value)) if isinstance(value, list | tuple)
-                 else models.MatchValue(value=value))
+        match = (
+            models.MatchAny(any=list(value))
+            if isinstance(value, list | tuple)
+            else models.MatchValue(value=value)
+        )
         return models.FieldCondition(key=key, match=match)
 
     return models.Filter(
@@ -77,16 +80,23 @@ class QdrantClientStore(VectorStore):
         if self._call("check the collection", self._client.collection_exists, self._collection):
             self._check(schema)
             return
-        vectors = {TEXT_VECTOR: models.VectorParams(size=schema.text_dimension,
-                                                    distance=models.Distance.COSINE)}
+        vectors = {
+            TEXT_VECTOR: models.VectorParams(
+                size=schema.text_dimension, distance=models.Distance.COSINE
+            )
+        }
         if schema.image_dimension:
-            vectors[IMAGE_VECTOR] = models.VectorParams(size=schema.image_dimension,
-                                                        distance=models.Distance.COSINE)
+            vectors[IMAGE_VECTOR] = models.VectorParams(
+                size=schema.image_dimension, distance=models.Distance.COSINE
+            )
         self._call(
-            "create the collection", self._client.create_collection, self._collection,
+            "create the collection",
+            self._client.create_collection,
+            self._collection,
             vectors_config=vectors,
-            sparse_vectors_config={SPARSE_VECTOR: models.SparseVectorParams(
-                modifier=models.Modifier.IDF)},
+            sparse_vectors_config={
+                SPARSE_VECTOR: models.SparseVectorParams(modifier=models.Modifier.IDF)
+            },
             shard_number=self._settings.shard_number,
             replication_factor=self._settings.replication_factor,
             write_consistency_factor=self._settings.write_consistency_factor,
@@ -98,14 +108,30 @@ class QdrantClientStore(VectorStore):
         from qdrant_client import models
 
         for name in KEYWORD_FIELDS:
-            self._call("index payload", self._client.create_payload_index, self._collection, name,
-                       field_schema=models.PayloadSchemaType.KEYWORD)
-        self._call("index payload", self._client.create_payload_index, self._collection,
-                   TENANT_FIELD, field_schema=models.KeywordIndexParams(
-                       type=models.KeywordIndexType.KEYWORD, is_tenant=True))
+            self._call(
+                "index payload",
+                self._client.create_payload_index,
+                self._collection,
+                name,
+                field_schema=models.PayloadSchemaType.KEYWORD,
+            )
+        self._call(
+            "index payload",
+            self._client.create_payload_index,
+            self._collection,
+            TENANT_FIELD,
+            field_schema=models.KeywordIndexParams(
+                type=models.KeywordIndexType.KEYWORD, is_tenant=True
+            ),
+        )
         for name in INTEGER_FIELDS:
-            self._call("index payload", self._client.create_payload_index, self._collection, name,
-                       field_schema=models.PayloadSchemaType.INTEGER)
+            self._call(
+                "index payload",
+                self._client.create_payload_index,
+                self._collection,
+                name,
+                field_schema=models.PayloadSchemaType.INTEGER,
+            )
 
     def _check(self, schema: CollectionSchema) -> None:
         info = self._call("read the collection", self._client.get_collection, self._collection)
@@ -134,30 +160,48 @@ class QdrantClientStore(VectorStore):
             vector: dict[str, Any] = dict(point.vectors)
             for name, (indices, values) in point.sparse.items():
                 vector[name] = models.SparseVector(indices=indices, values=values)
-            structs.append(models.PointStruct(id=point.point_id, vector=vector,
-                                              payload=point.payload))
-        self._call("upsert points", self._client.upsert, self._collection, points=structs,
-                   wait=True)
+            structs.append(
+                models.PointStruct(id=point.point_id, vector=vector, payload=point.payload)
+            )
+        self._call(
+            "upsert points", self._client.upsert, self._collection, points=structs, wait=True
+        )
 
     def delete(self, where: PointFilter) -> None:
         from qdrant_client import models
 
         if self._call("check the collection", self._client.collection_exists, self._collection):
-            self._call("delete points", self._client.delete, self._collection,
-                       points_selector=models.FilterSelector(filter=client_filter(where)), wait=True)
+            self._call(
+                "delete points",
+                self._client.delete,
+                self._collection,
+                points_selector=models.FilterSelector(filter=client_filter(where)),
+                wait=True,
+            )
 
     def count(self, where: PointFilter | None = None) -> int:
         if not self._call("check the collection", self._client.collection_exists, self._collection):
             return 0
-        result = self._call("count points", self._client.count, self._collection,
-                            count_filter=client_filter(where), exact=True)
+        result = self._call(
+            "count points",
+            self._client.count,
+            self._collection,
+            count_filter=client_filter(where),
+            exact=True,
+        )
         return int(result.count)
 
     def payloads(self, where: PointFilter, limit: int = 10_000) -> list[dict[str, Any]]:
         if not self._call("check the collection", self._client.collection_exists, self._collection):
             return []
-        records, _ = self._call("scroll points", self._client.scroll, self._collection,
-                                scroll_filter=client_filter(where), limit=limit, with_payload=True)
+        records, _ = self._call(
+            "scroll points",
+            self._client.scroll,
+            self._collection,
+            scroll_filter=client_filter(where),
+            limit=limit,
+            with_payload=True,
+        )
         return [dict(record.payload or {}) for record in records]
 
     def close(self) -> None:

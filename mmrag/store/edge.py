@@ -79,11 +79,13 @@ class EdgeStore(VectorStore):
     def _create(self, schema: CollectionSchema) -> Any:
         import qdrant_edge as q
 
-        vectors = {TEXT_VECTOR: q.EdgeVectorParams(size=schema.text_dimension,
-                                                   distance=q.Distance.Cosine)}
+        vectors = {
+            TEXT_VECTOR: q.EdgeVectorParams(size=schema.text_dimension, distance=q.Distance.Cosine)
+        }
         if schema.image_dimension:
-            vectors[IMAGE_VECTOR] = q.EdgeVectorParams(size=schema.image_dimension,
-                                                       distance=q.Distance.Cosine)
+            vectors[IMAGE_VECTOR] = q.EdgeVectorParams(
+                size=schema.image_dimension, distance=q.Distance.Cosine
+            )
         config = q.EdgeConfig(
             vectors=vectors,
             sparse_vectors={SPARSE_VECTOR: q.EdgeSparseVectorParams(modifier=q.Modifier.Idf)},
@@ -114,9 +116,11 @@ class EdgeStore(VectorStore):
                 "or delete the data directory to re-index"
             )
         if schema.image_dimension and existing.image_dimension is None:
-            shard.update(q.UpdateOperation.create_dense_vector(
-                IMAGE_VECTOR, q.EdgeVectorParams(size=schema.image_dimension,
-                                                 distance=q.Distance.Cosine)))
+            shard.update(
+                q.UpdateOperation.create_dense_vector(
+                    IMAGE_VECTOR, schema.image_dimension, q.Distance.Cosine
+                )
+            )
             (self.path / SCHEMA_FILE).write_text(json.dumps(schema.__dict__))
         elif schema.image_dimension and existing.image_dimension != schema.image_dimension:
             raise StoreError(

@@ -71,8 +71,10 @@ class FakeCaptioner(Captioner):
         captions = []
         for image in images:
             red, green, blue = (int(c) for c in ImageStat.Stat(image).mean[:3])
-            captions.append(f"an image of {image.width}x{image.height} pixels, "
-                            f"mean colour rgb({red}, {green}, {blue})")
+            captions.append(
+                f"an image of {image.width}x{image.height} pixels, "
+                f"mean colour rgb({red}, {green}, {blue})"
+            )
         return captions
 
 

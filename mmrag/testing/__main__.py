@@ -50,7 +50,8 @@ def main(argv: list[str] | None = None) -> int:
     config = make_offline_models(arguments.directory)
     logging.getLogger("mmrag.testing").info(
         "wrote tiny SigLIP, open_clip and SmolVLM models to %s\nconfig: %s",
-        arguments.directory, config,
+        arguments.directory,
+        config,
     )
     return 0
 

@@ -377,3 +377,24 @@ def write_corpus(target: Path) -> GeneratedCorpus:
         good=write_good_documents(target / "good"),
         bad=write_bad_documents(target / "bad"),
     )
+
+
+def write_long_pdf(path: Path, pages: int, image_every: int = 10) -> Path:
+    """Write a born-digital PDF of ``pages`` pages: numbered paragraphs on every page and
+    a chart on every ``image_every``-th page, for streaming tests and benchmarks."""
+    specs = []
+    for number in range(1, pages + 1):
+        content = pdf_text(72, 740, 16, f"Section {number}: turbine log", bold=True)
+        for line in range(18):
+            sentence = (
+                f"Page {number} line {line}: the inspection crew measured blade "
+                f"vibration of {(number * 7 + line) % 97} units at station {line}."
+            )
+            content += pdf_text(72, 712 - line * 18, 10, sentence)
+        images = {}
+        if image_every and number % image_every == 0:
+            content += pdf_image("Chart", 72, 120, 300, 200)
+            images["Chart"] = chart_image(f"P{number}", values=(number % 5 + 1, 4, 6, 2))
+        specs.append(PdfPageSpec(content, images))
+    _prepare(path).write_bytes(build_pdf(specs))
+    return path

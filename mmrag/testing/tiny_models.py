@@ -39,7 +39,9 @@ BERT_PAD_ID, BERT_CLS_ID, BERT_SEP_ID = 0, 101, 102
 IM_START_TOKEN, IM_END_TOKEN, END_OF_TEXT_TOKEN = "<|im_start|>", "<|im_end|>", "<|endoftext|>"
 IDEFICS3_END_OF_UTTERANCE_TOKEN = "<end_of_utterance>"
 IDEFICS3_IMAGE_TOKENS = ["<fake_token_around_image>", "<image>", "<global-img>"]
-IDEFICS3_ROW_COLUMN_TOKENS = [f"<row_{row}_col_{column}>" for row in range(1, 7) for column in range(1, 7)]
+IDEFICS3_ROW_COLUMN_TOKENS = [
+    f"<row_{row}_col_{column}>" for row in range(1, 7) for column in range(1, 7)
+]
 IDEFICS3_CHAT_TEMPLATE = (
     "<|im_start|>{% for message in messages %}{{ message['role'] | capitalize }}"
     "{% if message['content'][0]['type'] == 'image' %}{{ ':' }}{% else %}{{ ': ' }}{% endif %}"
@@ -52,7 +54,8 @@ QWEN2VL_CHAT_TEMPLATE = (
     "{% for message in messages %}<|im_start|>{{ message['role'] }}\n"
     "{% if message['content'] is string %}{{ message['content'] }}{% else %}"
     "{% for content in message['content'] %}{% if content['type'] == 'image' %}"
-    "<|vision_start|><|image_pad|><|vision_end|>{% elif content['type'] == 'text' %}{{ content['text'] }}"
+    "<|vision_start|><|image_pad|><|vision_end|>"
+    "{% elif content['type'] == 'text' %}{{ content['text'] }}"
     "{% endif %}{% endfor %}{% endif %}<|im_end|>\n{% endfor %}"
     "{% if add_generation_prompt %}<|im_start|>assistant\n{% endif %}"
 )
@@ -127,8 +130,12 @@ def build_tiny_siglip(target: Path) -> Path:
     model = SiglipModel(_siglip_config(len(tokenizer))).eval()
     model.save_pretrained(str(target))
     size = {"height": IMAGE_SIZE, "width": IMAGE_SIZE}
-    image_processor = SiglipImageProcessor(size=size, image_mean=HALF_NORMALIZATION, image_std=HALF_NORMALIZATION)
-    SiglipProcessor(image_processor=image_processor, tokenizer=tokenizer).save_pretrained(str(target))
+    image_processor = SiglipImageProcessor(
+        size=size, image_mean=HALF_NORMALIZATION, image_std=HALF_NORMALIZATION
+    )
+    SiglipProcessor(image_processor=image_processor, tokenizer=tokenizer).save_pretrained(
+        str(target)
+    )
     return target
 
 
@@ -194,7 +201,9 @@ def build_tiny_open_clip(target: Path) -> Path:
         "model_cfg": _open_clip_model_config(len(tokenizer)),
         "preprocess_cfg": _open_clip_preprocess_config(),
     }
-    (target / "open_clip_config.json").write_text(json.dumps(configuration, indent=2), encoding="utf-8")
+    (target / "open_clip_config.json").write_text(
+        json.dumps(configuration, indent=2), encoding="utf-8"
+    )
     model_config = dict(configuration["model_cfg"])
     model_config.pop("custom_text")
     torch.manual_seed(SEED)
@@ -302,7 +311,9 @@ def _idefics3_config(tokenizer: PreTrainedTokenizerBase) -> Idefics3Config:
     )
 
 
-def _idefics3_processor(tokenizer: PreTrainedTokenizerBase, image_sequence_length: int) -> Idefics3Processor:
+def _idefics3_processor(
+    tokenizer: PreTrainedTokenizerBase, image_sequence_length: int
+) -> Idefics3Processor:
     """Return an Idefics3Processor that resizes every image to one 64 px square (no splitting)."""
     from transformers import Idefics3ImageProcessor, Idefics3Processor
 
@@ -349,7 +360,9 @@ def _qwen2vl_config(tokenizer: PreTrainedTokenizerBase) -> Qwen2VLConfig:
     height = (half_head_dimension - temporal) // 2
     sections = [temporal, height, half_head_dimension - temporal - height]
     rope = {"rope_type": "default", "rope_theta": 10000.0, "mrope_section": sections}
-    start_id, end_id, image_id, video_id = (_token_id(tokenizer, token) for token in QWEN2VL_VISION_TOKENS)
+    start_id, end_id, image_id, video_id = (
+        _token_id(tokenizer, token) for token in QWEN2VL_VISION_TOKENS
+    )
     text_config = {**_tiny_decoder_settings(tokenizer), "rope_parameters": rope}
     vision_config = {
         "depth": NUM_LAYERS,

@@ -1,0 +1,129 @@
+"""One contract, two Qdrant adapters: the embedded default and qdrant-client's API."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from mmrag.errors import StoreError
+from mmrag.settings import StoreSettings
+from mmrag.store import CollectionSchema, PointFilter, VectorStore, open_store, point_id
+from mmrag.types import StoredPoint
+
+SCHEMA = CollectionSchema(text_dimension=4, image_dimension=3)
+
+
+@pytest.fixture(params=["embedded", "qdrant-client"])
+def store(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[VectorStore]:
+    url = None if request.param == "embedded" else ":memory:"
+    opened = open_store(StoreSettings(qdrant_url=url), embedded_root=tmp_path / "qdrant")
+    opened.ensure_collection(SCHEMA)
+    yield opened
+    opened.close()
+
+
+def make_point(document: str, index: int, *, run: str = "r1", image: bool = False) -> StoredPoint:
+    vectors = {"text": [1.0, float(index), 0.0, 0.5]}
+    if image:
+        vectors["image"] = [0.2, 0.1, float(index)]
+    return StoredPoint(
+        point_id=point_id("default", document, "hash", index),
+        vectors=vectors,
+        sparse={"sparse": ([11, 42], [1.5, 0.7])},
+        payload={
+            "document_id": document,
+            "run_id": run,
+            "page": index + 1,
+            "kind": "image" if image else "text",
+            "text": f"element {index}",
+        },
+    )
+
+
+def test_upsert_count_and_payloads(store: VectorStore) -> None:
+    store.upsert([make_point("a", 0), make_point("a", 1, image=True), make_point("b", 0)])
+
+    assert store.count() == 3
+    assert store.count(PointFilter(match={"document_id": "a"})) == 2
+    assert store.count(PointFilter(match={"document_id": ["a", "b"]})) == 3
+    payloads = store.payloads(PointFilter(match={"document_id": "a", "kind": "image"}))
+    assert [p["text"] for p in payloads] == ["element 1"]
+
+
+def test_same_ids_overwrite(store: VectorStore) -> None:
+    store.upsert([make_point("a", 0, run="r1"), make_point("a", 1, run="r1")])
+    store.upsert([make_point("a", 0, run="r2"), make_point("a", 1, run="r2")])
+
+    assert store.count() == 2
+    assert {p["run_id"] for p in store.payloads(PointFilter())} == {"r2"}
+
+
+def test_delete_with_exclusion(store: VectorStore) -> None:
+    store.upsert(
+        [
+            make_point("a", 0, run="old"),
+            make_point("a", 1, run="new"),
+            make_point("b", 0, run="old"),
+        ]
+    )
+
+    store.delete(PointFilter(match={"document_id": "a"}, exclude={"run_id": "new"}))
+
+    assert store.count(PointFilter(match={"document_id": "a"})) == 1
+    assert store.count(PointFilter(match={"document_id": "b"})) == 1
+
+
+def test_dimension_mismatch_is_a_clear_error(store: VectorStore) -> None:
+    with pytest.raises(StoreError, match="text"):
+        store.ensure_collection(CollectionSchema(text_dimension=8, image_dimension=3))
+
+
+def test_point_ids_are_deterministic() -> None:
+    assert point_id("t", "d", "h", 3) == point_id("t", "d", "h", 3)
+    assert (
+        len(
+            {
+                point_id("t", "d", "h", 3),
+                point_id("t", "d", "h", 4),
+                point_id("t", "e", "h", 3),
+                point_id("u", "d", "h", 3),
+            }
+        )
+        == 4
+    )
+
+
+def test_embedded_store_survives_reopen(tmp_path: Path) -> None:
+    settings = StoreSettings()
+    first = open_store(settings, embedded_root=tmp_path)
+    first.ensure_collection(SCHEMA)
+    first.upsert([make_point("a", 0), make_point("a", 1)])
+    first.close()
+
+    second = open_store(settings, embedded_root=tmp_path)
+    second.ensure_collection(SCHEMA)
+    assert second.count() == 2
+    second.close()
+
+
+def test_embedded_store_adds_the_pixel_channel_later(tmp_path: Path) -> None:
+    store = open_store(StoreSettings(), embedded_root=tmp_path)
+    store.ensure_collection(CollectionSchema(text_dimension=4, image_dimension=None))
+    store.upsert([make_point("a", 0)])
+
+    store.ensure_collection(SCHEMA)
+    store.upsert([make_point("a", 1, image=True)])
+
+    assert store.count() == 2
+    store.close()
+
+
+@pytest.mark.filterwarnings("ignore:Failed to obtain server version")
+def test_unreachable_server_is_a_store_error() -> None:
+    store = open_store(
+        StoreSettings(qdrant_url="http://127.0.0.1:9", timeout_s=1), embedded_root=Path("unused")
+    )
+    with pytest.raises(StoreError, match="127.0.0.1:9"):
+        store.count()

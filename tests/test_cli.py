@@ -1,0 +1,158 @@
+"""The ``mmrag`` command as a user runs it: a separate process, real offline models."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import sqlite3
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+from mmrag.testing.documents import GeneratedCorpus, write_long_pdf
+
+
+def mmrag(
+    *args: str, data_dir: Path, env: dict[str, str] | None = None, check: int | None = 0
+) -> subprocess.CompletedProcess[str]:
+    command = [sys.executable, "-m", "ingest.cli", "--data-dir", str(data_dir), *args]
+    result = subprocess.run(
+        command, capture_output=True, text=True, env={**os.environ, **(env or {})}, timeout=600
+    )
+    if check is not None:
+        assert result.returncode == check, result.stdout + result.stderr
+    return result
+
+
+@pytest.fixture(scope="module")
+def ingested(
+    corpus: GeneratedCorpus, tmp_path_factory: pytest.TempPathFactory
+) -> tuple[Path, subprocess.CompletedProcess[str]]:
+    data_dir = tmp_path_factory.mktemp("cli-data")
+    result = mmrag(
+        "ingest",
+        str(corpus.root / "good"),
+        str(corpus.root / "bad"),
+        "--json",
+        data_dir=data_dir,
+        check=1,
+    )
+    return data_dir, result
+
+
+def test_ingest_reports_every_file_and_exits_1_on_failures(
+    ingested: tuple[Path, subprocess.CompletedProcess[str]], corpus: GeneratedCorpus
+) -> None:
+    _, result = ingested
+    rows = {Path(row["path"]).name: row for row in json.loads(result.stdout)}
+
+    assert all(rows[path.name]["outcome"] == "indexed" for path in corpus.good.values())
+    failed = {name for name, row in rows.items() if row["outcome"] == "failed"}
+    assert failed == {
+        "corrupt.pdf",
+        "empty.pdf",
+        "encrypted.pdf",
+        "truncated.pdf",
+        "zero_pages.pdf",
+        "archive.xyz",
+        "bomb.png",
+        "blank.pdf",
+        "corrupt.docx",
+        "corrupt.png",
+    }
+    assert all(name in rows[name]["error"] for name in failed)
+    assert "offline profile" in result.stderr  # said plainly
+
+
+def test_docs_list_show_and_delete(ingested: tuple[Path, subprocess.CompletedProcess[str]]) -> None:
+    data_dir, _ = ingested
+    listed = json.loads(mmrag("docs", "list", "--json", data_dir=data_dir).stdout)
+    report = next(d for d in listed if d["path"].endswith("report.pdf"))
+    assert report["status"] == "indexed" and report["pages"] == 2 and report["points"] > 0
+    assert next(d for d in listed if d["path"].endswith("encrypted.pdf"))["error"]
+
+    shown = json.loads(mmrag("docs", "show", report["id"], "--json", data_dir=data_dir).stdout)
+    assert shown == report
+
+    mmrag("docs", "delete", report["id"], data_dir=data_dir)
+    missing = mmrag("docs", "show", report["id"], data_dir=data_dir, check=3)
+    assert report["id"] in missing.stderr
+    remaining = json.loads(mmrag("docs", "list", "--json", data_dir=data_dir).stdout)
+    assert len(remaining) == len(listed) - 1
+
+
+def test_reingest_reports_unchanged(corpus: GeneratedCorpus, tmp_path: Path) -> None:
+    first = mmrag("ingest", str(corpus.good["text"]), data_dir=tmp_path)
+    assert "1 indexed" in first.stdout
+    second = mmrag("ingest", str(corpus.good["text"]), data_dir=tmp_path)
+    assert "0 indexed, 1 unchanged, 0 failed" in second.stdout
+
+
+def test_missing_input_is_reported(tmp_path: Path) -> None:
+    result = mmrag("ingest", str(tmp_path / "nope-*.pdf"), data_dir=tmp_path, check=1)
+    assert "not found" in result.stderr and "nope-*.pdf" in result.stderr
+
+
+def test_models_lists_each_role_with_tiny_models(tiny_models: Path, tmp_path: Path) -> None:
+    config = tiny_models / "mmrag-offline-models.toml"
+    command = ["--config", str(config), "models", "--json"]
+    report = json.loads(mmrag(*command, data_dir=tmp_path).stdout)
+
+    roles = {row["role"]: row for row in report["roles"]}
+    assert {row["status"] for row in roles.values()} == {"ok"}
+    assert roles["image embedder"]["detail"] == "32-d"
+    assert roles["text embedder"]["detail"] == "384-d"
+
+
+def test_models_reports_a_model_that_cannot_load(tmp_path: Path) -> None:
+    env = {"MMRAG_IMAGE_EMBEDDER__MODEL": str(tmp_path / "no-such-model")}
+    result = mmrag("--profile", "default", "models", "--json", data_dir=tmp_path, env=env, check=2)
+    roles = {row["role"]: row for row in json.loads(result.stdout)["roles"]}
+    assert roles["image embedder"]["status"] == "error"
+    assert "no-such-model" in roles["image embedder"]["detail"]
+
+
+def test_bad_config_is_a_clear_error(tmp_path: Path) -> None:
+    config = tmp_path / "bad.toml"
+    config.write_text("[parsing]\nchunk_size = 'big'\n")
+    result = mmrag("--config", str(config), "docs", "list", data_dir=tmp_path, check=2)
+    assert "chunk_size" in result.stderr and "Traceback" not in result.stderr
+
+
+def _status(data_dir: Path) -> str | None:
+    database = data_dir / "catalog.sqlite3"
+    if not database.exists():
+        return None
+    with sqlite3.connect(database) as connection:
+        row = connection.execute("SELECT status FROM documents").fetchone()
+    return row[0] if row else None
+
+
+def test_kill_9_mid_document_then_rerun_completes_without_duplicates(tmp_path: Path) -> None:
+    pdf = write_long_pdf(tmp_path / "long.pdf", pages=300, image_every=50)
+    env = {"MMRAG_INGEST__BATCH_SIZE": "8"}
+    clean = json.loads(
+        mmrag("ingest", str(pdf), "--json", data_dir=tmp_path / "clean", env=env).stdout
+    )[0]
+
+    data_dir = tmp_path / "killed"
+    command = [sys.executable, "-m", "ingest.cli", "--data-dir", str(data_dir), "ingest", str(pdf)]
+    child = subprocess.Popen(
+        command, env={**os.environ, **env}, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
+    )
+    deadline = time.monotonic() + 120
+    while _status(data_dir) != "processing" and time.monotonic() < deadline:
+        time.sleep(0.1)
+    time.sleep(2.0)  # well inside the document
+    os.kill(child.pid, signal.SIGKILL)
+    child.wait()
+    assert _status(data_dir) == "processing"
+
+    rerun = json.loads(mmrag("ingest", str(pdf), "--json", data_dir=data_dir, env=env).stdout)[0]
+
+    assert rerun["outcome"] == "indexed"
+    assert rerun["points"] == clean["points"] and rerun["chunks"] == clean["chunks"]

@@ -1,0 +1,276 @@
+"""The ingest pipeline end to end, with fake models and the embedded store."""
+
+from __future__ import annotations
+
+import shutil
+from collections.abc import Sequence
+from pathlib import Path
+
+import pytest
+
+from mmrag.errors import StoreError
+from mmrag.pipeline import Ingestor, document_id_for, expand_paths
+from mmrag.services import Services, build_services
+from mmrag.settings import Settings
+from mmrag.store import PointFilter, VectorStore
+from mmrag.testing import FakeCaptioner, FakeImageEmbedder, FakeTextEmbedder
+from mmrag.testing.documents import FACTS, GeneratedCorpus, write_long_pdf
+from mmrag.types import DocumentStatus, StoredPoint
+
+
+class RecordingStore(VectorStore):
+    """Wraps a store; records upsert sizes; can fail after a number of upserts."""
+
+    def __init__(self, inner: VectorStore, fail_after: int | None = None) -> None:
+        self.inner = inner
+        self.upserts: list[int] = []
+        self.fail_after = fail_after
+
+    def ensure_collection(self, schema):  # type: ignore[no-untyped-def]
+        self.inner.ensure_collection(schema)
+
+    def upsert(self, points: Sequence[StoredPoint]) -> None:
+        if self.fail_after is not None and len(self.upserts) >= self.fail_after:
+            raise KeyboardInterrupt  # what Ctrl-C does in the middle of a document
+        self.upserts.append(len(points))
+        self.inner.upsert(points)
+
+    def delete(self, where: PointFilter) -> None:
+        self.inner.delete(where)
+
+    def count(self, where: PointFilter | None = None) -> int:
+        return self.inner.count(where)
+
+    def payloads(self, where: PointFilter, limit: int = 10_000) -> list[dict]:
+        return self.inner.payloads(where, limit)
+
+    def close(self) -> None:
+        self.inner.close()
+
+
+def make_services(settings: Settings, **parts: object) -> Services:
+    defaults: dict[str, object] = {
+        "text_embedder": FakeTextEmbedder(),
+        "image_embedder": FakeImageEmbedder(),
+        "captioner": FakeCaptioner(),
+    }
+    return build_services(settings, **{**defaults, **parts})
+
+
+@pytest.fixture
+def services(settings: Settings):  # type: ignore[no-untyped-def]
+    built = make_services(settings)
+    yield built
+    built.close()
+
+
+def good_files(corpus: GeneratedCorpus) -> list[Path]:
+    files, _ = expand_paths([corpus.root / "good"])
+    return files
+
+
+def points_of(services: Services, path: Path) -> list[dict]:
+    document_id = document_id_for(services.settings.ingest.tenant, path)
+    return services.store.payloads(PointFilter(match={"document_id": document_id}))
+
+
+def test_ingest_indexes_every_good_document(services: Services, corpus: GeneratedCorpus) -> None:
+    results = services.ingestor.ingest(good_files(corpus))
+
+    assert [r.outcome for r in results] == ["indexed"] * len(results)
+    assert services.store.count() == sum(r.points for r in results)
+    for result in results:
+        record = services.catalog.require(result.document_id or "")
+        assert record.status is DocumentStatus.INDEXED
+        assert record.points == result.points == len(points_of(services, result.path))
+        assert record.content_hash and record.version == 1
+
+
+def test_points_carry_citation_fields(services: Services, corpus: GeneratedCorpus) -> None:
+    services.ingestor.ingest([corpus.good["pdf"]])
+    payloads = points_of(services, corpus.good["pdf"])
+
+    texts = [p for p in payloads if p["kind"] == "text"]
+    assert any(FACTS["pdf"].split()[1] in p["text"] and p["page"] == 1 for p in texts)
+    images = [p for p in payloads if p["kind"] == "image"]
+    assert len(images) == 1 and images[0]["page"] == 2
+    image_file = services.settings.data_dir / images[0]["image_path"]
+    assert image_file.is_file()
+    assert images[0]["caption"].startswith("an image of")
+    left, top, right, bottom = images[0]["bbox"]
+    assert 0 <= left < right <= 612 and 0 <= top < bottom <= 792
+
+
+def test_reingest_unchanged_does_no_model_work(services: Services, corpus: GeneratedCorpus) -> None:
+    files = good_files(corpus)
+    services.ingestor.ingest(files)
+    before = services.store.count()
+    calls = [
+        services.text_embedder.items_processed,
+        services.image_embedder.items_processed,
+        services.captioner.items_processed,
+    ]
+
+    again = services.ingestor.ingest(files)
+
+    assert {r.outcome for r in again} == {"unchanged"}
+    assert services.store.count() == before
+    assert [
+        services.text_embedder.items_processed,
+        services.image_embedder.items_processed,
+        services.captioner.items_processed,
+    ] == calls
+
+
+def test_forced_reingest_overwrites_without_duplicates(
+    services: Services, corpus: GeneratedCorpus
+) -> None:
+    files = good_files(corpus)
+    services.ingestor.ingest(files)
+    before = services.store.count()
+
+    services.ingestor.ingest(files, force=True)
+
+    assert services.store.count() == before
+
+
+def test_changed_file_replaces_its_points(services: Services, tmp_path: Path) -> None:
+    path = tmp_path / "notes.txt"
+    path.write_text("The Juniper library holds 9000 maps.\n\nIt opens at nine.")
+    first = services.ingestor.ingest_file(path)
+    path.write_text("The Cedar archive stores 12 telescopes.")
+
+    second = services.ingestor.ingest_file(path)
+
+    assert second.outcome == "indexed" and second.document_id == first.document_id
+    texts = " ".join(p["text"] for p in points_of(services, path))
+    assert "Cedar" in texts and "Juniper" not in texts
+    record = services.catalog.require(second.document_id or "")
+    assert record.version == 2 and record.points == len(points_of(services, path))
+
+
+def test_failed_new_version_keeps_the_old_points(services: Services, tmp_path: Path) -> None:
+    path = tmp_path / "notes.txt"
+    path.write_text("The Juniper library holds 9000 maps.")
+    services.ingestor.ingest_file(path)
+    path.write_bytes(b"\x00\x01binary garbage\x00")
+
+    result = services.ingestor.ingest_file(path)
+
+    assert result.outcome == "failed" and str(path) in result.error
+    assert "Juniper" in " ".join(p["text"] for p in points_of(services, path))
+    record = services.catalog.require(result.document_id or "")
+    assert record.status is DocumentStatus.FAILED and record.error == result.error
+
+
+def test_delete_removes_points_images_and_record(
+    services: Services, corpus: GeneratedCorpus
+) -> None:
+    results = services.ingestor.ingest([corpus.good["pdf"], corpus.good["docx"]])
+    pdf_id = results[0].document_id or ""
+    folder = services.ingestor.image_folder(pdf_id)
+    assert any(folder.iterdir())
+
+    services.delete_document(pdf_id)
+
+    assert services.store.count(PointFilter(match={"document_id": pdf_id})) == 0
+    assert not folder.exists()
+    assert services.catalog.get(pdf_id) is None
+    assert services.store.count() == results[1].points  # the other document is untouched
+
+
+def test_bad_files_fail_alone(services: Services, corpus: GeneratedCorpus) -> None:
+    bad = [corpus.bad[name] for name in ("corrupt_pdf", "encrypted_pdf", "no_text")]
+    files = [corpus.good["text"], *bad, corpus.good["markdown"]]
+
+    results = services.ingestor.ingest(files)
+
+    assert [r.outcome for r in results] == ["indexed", "failed", "failed", "failed", "indexed"]
+    for result in results[1:4]:
+        assert str(result.path) in result.error and result.points == 0
+    assert "no text and no images" in results[3].error
+    listed = {r.path: r for r in services.catalog.list("default")}
+    assert all(listed[str(p.resolve())].status is DocumentStatus.FAILED for p in bad)
+
+
+def test_captions_are_cached_across_documents(
+    services: Services, corpus: GeneratedCorpus, tmp_path: Path
+) -> None:
+    copy = tmp_path / "copy.pdf"
+    shutil.copy(corpus.good["pdf"], copy)
+    services.ingestor.ingest([corpus.good["pdf"]])
+    captioned = services.captioner.items_processed
+
+    services.ingestor.ingest([copy])
+
+    assert captioned == 1 and services.captioner.items_processed == captioned
+    assert len(points_of(services, copy)) == len(points_of(services, corpus.good["pdf"]))
+
+
+def test_long_document_streams_in_batches(settings: Settings, tmp_path: Path) -> None:
+    settings = settings.model_copy(
+        update={"ingest": settings.ingest.model_copy(update={"batch_size": 16})}
+    )
+    inner = make_services(settings)
+    store = RecordingStore(inner.store)
+    built = make_services(settings, store=store)
+    pdf = write_long_pdf(tmp_path / "long.pdf", pages=60, image_every=10)
+
+    result = built.ingestor.ingest_file(pdf)
+
+    assert result.outcome == "indexed" and result.pages == 60 and result.images == 6
+    assert len(store.upserts) > 3 and max(store.upserts) <= 16
+    assert max(built.text_embedder.batches) <= built.text_embedder.batch_size
+    built.close()
+
+
+def test_interrupted_run_then_rerun_has_no_duplicates(settings: Settings, tmp_path: Path) -> None:
+    pdf = write_long_pdf(tmp_path / "long.pdf", pages=40, image_every=10)
+    small = settings.model_copy(
+        update={"ingest": settings.ingest.model_copy(update={"batch_size": 8})}
+    )
+    clean = make_services(small.model_copy(update={"data_dir": tmp_path / "clean"}))
+    expected = clean.ingestor.ingest_file(pdf).points
+    clean.close()
+
+    interrupted = make_services(small)
+    interrupted_store = RecordingStore(interrupted.store, fail_after=3)
+    crashing = make_services(small, store=interrupted_store, catalog=interrupted.catalog)
+    with pytest.raises(KeyboardInterrupt):
+        crashing.ingestor.ingest_file(pdf)
+    assert 0 < interrupted.store.count() < expected
+    document_id = document_id_for("default", pdf)
+    assert interrupted.catalog.require(document_id).status is DocumentStatus.PROCESSING
+
+    result = interrupted.ingestor.ingest_file(pdf)
+
+    assert result.outcome == "indexed"
+    assert interrupted.store.count() == result.points == expected
+    interrupted.close()
+
+
+def test_embedded_store_refuses_a_second_process_clearly(
+    services: Services, corpus: GeneratedCorpus
+) -> None:
+    services.ingestor.ingest([corpus.good["text"]])
+    from mmrag.store import open_store
+
+    other = open_store(services.settings.store, embedded_root=services.settings.qdrant_path)
+    with pytest.raises(StoreError, match="open in another process"):
+        other.count()
+
+
+def test_expand_paths_takes_files_folders_and_globs(corpus: GeneratedCorpus) -> None:
+    good = corpus.root / "good"
+    files, missing = expand_paths(
+        [good / "report.pdf", good, str(good / "*.png"), str(good / "nothing-*.pdf")]
+    )
+
+    assert files[0] == good / "report.pdf"
+    assert len(files) == len(set(files)) == len(list(good.iterdir()))
+    assert missing == [str(good / "nothing-*.pdf")]
+
+
+def test_ingestor_type_is_built_once(services: Services) -> None:
+    assert isinstance(services.ingestor, Ingestor)
+    assert services.ingestor is services.ingestor
