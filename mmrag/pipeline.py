@@ -111,6 +111,7 @@ class _Batch:
 class _Tally:
     chunks: int = 0
     images: int = 0
+    points: int = 0
     next_index: int = 0
 
 
@@ -236,12 +237,8 @@ class Ingestor:
             data_dir=self._settings.data_dir,
         )
         tally = self._index(parsed.elements, context, observer)
-        if tally.chunks == 0 and tally.images == 0:
-            raise EmptyDocumentError(
-                path,
-                "no text and no images were found"
-                + ("" if self._settings.parsing.ocr else " (parsing.ocr is off; a scan needs OCR)"),
-            )
+        if tally.points == 0:
+            raise EmptyDocumentError(path, self._nothing_found(tally))
         # The new version is complete: now drop whatever earlier runs left behind.
         self._store.delete(
             PointFilter(match={"document_id": document_id}, exclude={"run_id": run_id})
@@ -271,6 +268,16 @@ class Ingestor:
             points=points,
             seconds=time.monotonic() - started,
         )
+
+    def _nothing_found(self, tally: _Tally) -> str:
+        parsing = self._settings.parsing
+        if tally.images:
+            return (f"{tally.images} image(s) but no text in or about them, and the pixel "
+                    "channel is off (image_embedder.backend=none): nothing could be indexed")
+        hints = [f"images under parsing.min_image_side={parsing.min_image_side} px are skipped"]
+        if not parsing.ocr:
+            hints.append("parsing.ocr is off, so scanned pages give no text")
+        return f"no text and no usable images were found ({'; '.join(hints)})"
 
     def _check_size(self, path: Path) -> None:
         size_mb = path.stat().st_size / 2**20
@@ -322,6 +329,7 @@ class Ingestor:
             first_index=tally.next_index,
         )
         self._store.upsert(points)
+        tally.points += len(points)
         tally.next_index += len(batch)
         tally.chunks += len(batch.chunks)
         tally.images += len(assets)

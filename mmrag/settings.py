@@ -30,12 +30,17 @@ DEFAULT_CAPTION_PROMPT = (
 )
 
 
+# auto: bf16 weights on GPUs; fp32 weights with bf16 autocast on CPUs with bf16 instructions.
+Precision = Literal["auto", "fp32", "bf16"]
+
+
 class TextEmbedderSettings(BaseModel):
     """Dense text embeddings for chunks, captions and queries."""
 
     backend: str = "sentence-transformers"
     model: str = Field(DEFAULT_TEXT_MODEL, description="hub id or local directory")
     device: str = Field("auto", description="auto (CUDA > MPS > CPU), cpu, cuda, cuda:1, mps")
+    precision: Precision = "auto"
     batch_size: int = Field(32, ge=1)
 
 
@@ -47,6 +52,7 @@ class ImageEmbedderSettings(BaseModel):
         DEFAULT_IMAGE_MODEL, description="hub id, local directory, or open_clip name"
     )
     device: str = "auto"
+    precision: Precision = "auto"
     batch_size: int = Field(16, ge=1)
 
 
@@ -59,6 +65,7 @@ class CaptionerSettings(BaseModel):
     max_new_tokens: int = Field(96, ge=1)
     batch_size: int = Field(4, ge=1)
     device: str = "auto"
+    precision: Precision = "auto"
     base_url: str | None = Field(None, description="OpenAI-compatible server, e.g. vLLM or Ollama")
     api_key: SecretStr | None = None
     timeout_s: float = Field(120.0, gt=0)

@@ -188,9 +188,29 @@ def test_bad_files_fail_alone(services: Services, corpus: GeneratedCorpus) -> No
     assert [r.outcome for r in results] == ["indexed", "failed", "failed", "failed", "indexed"]
     for result in results[1:4]:
         assert str(result.path) in result.error and result.points == 0
-    assert "no text and no images" in results[3].error
+    assert "no text and no usable images" in results[3].error
     listed = {r.path: r for r in services.catalog.list("default")}
     assert all(listed[str(p.resolve())].status is DocumentStatus.FAILED for p in bad)
+
+
+def test_image_without_text_needs_the_pixel_channel(settings: Settings, tmp_path: Path) -> None:
+    from PIL import Image, ImageDraw
+
+    photo = Image.new("RGB", (200, 150), (30, 90, 160))
+    ImageDraw.Draw(photo).ellipse((40, 30, 160, 120), fill=(240, 200, 40))
+    photo.save(tmp_path / "sun.png")
+    no_ocr = settings.parsing.model_copy(update={"ocr": False})  # nothing reads text from it
+    settings = settings.model_copy(update={"parsing": no_ocr})
+    no_pixels = make_services(settings, image_embedder=None, captioner=None)
+
+    failed = no_pixels.ingestor.ingest_file(tmp_path / "sun.png")
+    no_pixels.close()
+    with_pixels = make_services(settings, captioner=None)
+    indexed = with_pixels.ingestor.ingest_file(tmp_path / "sun.png")
+    with_pixels.close()
+
+    assert failed.outcome == "failed" and "pixel channel is off" in failed.error
+    assert indexed.outcome == "indexed" and indexed.points == 1
 
 
 def test_captions_are_cached_across_documents(

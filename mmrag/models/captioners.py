@@ -11,7 +11,7 @@ from PIL import Image
 
 from mmrag.errors import ModelLoadError, ModelRuntimeError
 from mmrag.models.base import Captioner
-from mmrag.models.device import preferred_dtype, resolve_device
+from mmrag.models.device import inference, preferred_dtype, resolve_device
 from mmrag.models.loading import loading
 from mmrag.models.registry import captioners
 from mmrag.ocr import ocr_text, require_tesseract
@@ -31,6 +31,7 @@ class TransformersCaptioner(Captioner):
         self._model = model
         self._processor = processor
         self._device = device
+        self._precision = settings.precision
         self._max_new_tokens = settings.max_new_tokens
         # Decoder-only generation needs left padding so every row ends at its prompt.
         tokenizer = getattr(processor, "tokenizer", None)
@@ -52,7 +53,6 @@ class TransformersCaptioner(Captioner):
         )
 
     def _caption_batch(self, images: list[Image.Image]) -> list[str]:
-        import torch
 
         messages = [
             {"role": "user", "content": [{"type": "image"}, {"type": "text", "text": self.prompt}]}
@@ -66,7 +66,7 @@ class TransformersCaptioner(Captioner):
         ).to(self._device)
         if "pixel_values" in inputs:
             inputs["pixel_values"] = inputs["pixel_values"].to(self._model.dtype)
-        with torch.inference_mode():
+        with inference(self._device, self._precision):
             generated = self._model.generate(
                 **inputs, max_new_tokens=self._max_new_tokens, do_sample=False
             )  # [batch, prompt_len + new_len]

@@ -9,7 +9,7 @@ import numpy as np
 from PIL import Image
 
 from mmrag.models.base import ImageEmbedder
-from mmrag.models.device import preferred_dtype, resolve_device
+from mmrag.models.device import inference, preferred_dtype, resolve_device
 from mmrag.models.loading import loading
 from mmrag.models.registry import image_embedders
 from mmrag.settings import ImageEmbedderSettings, Settings
@@ -26,11 +26,21 @@ def _features(output: Any) -> Any:
 class SiglipEmbedder(ImageEmbedder):
     """A SigLIP / SigLIP 2 model loaded with transformers' Auto classes."""
 
-    def __init__(self, *, model: Any, processor: Any, device: str, model_id: str, batch_size: int):
+    def __init__(
+        self,
+        *,
+        model: Any,
+        processor: Any,
+        device: str,
+        model_id: str,
+        batch_size: int,
+        precision: str = "auto",
+    ):
         super().__init__(model_id=model_id, batch_size=batch_size)
         self._model = model
         self._processor = processor
         self._device = device
+        self._precision = precision
         config = model.config
         self.dimension = int(
             getattr(config, "projection_dim", None) or config.text_config.hidden_size
@@ -52,19 +62,18 @@ class SiglipEmbedder(ImageEmbedder):
             device=device,
             model_id=settings.model,
             batch_size=settings.batch_size,
+            precision=settings.precision,
         )
 
     def _embed_image_batch(self, images: list[Image.Image]) -> np.ndarray:
-        import torch
 
         inputs = self._processor(images=images, return_tensors="pt").to(self._device)
         inputs["pixel_values"] = inputs["pixel_values"].to(self._model.dtype)
-        with torch.inference_mode():
+        with inference(self._device, self._precision):
             features = _features(self._model.get_image_features(**inputs))  # [batch, dim]
         return features.float().cpu().numpy()
 
     def _embed_text_batch(self, texts: list[str]) -> np.ndarray:
-        import torch
 
         inputs = self._processor(
             text=texts,
@@ -73,7 +82,7 @@ class SiglipEmbedder(ImageEmbedder):
             max_length=self._text_length,
             return_tensors="pt",
         ).to(self._device)
-        with torch.inference_mode():
+        with inference(self._device, self._precision):
             features = _features(self._model.get_text_features(**inputs))  # [batch, dim]
         return features.float().cpu().numpy()
 
@@ -97,12 +106,14 @@ class OpenClipEmbedder(ImageEmbedder):
         device: str,
         model_id: str,
         batch_size: int,
+        precision: str = "auto",
     ):
         super().__init__(model_id=model_id, batch_size=batch_size)
         self._model = model
         self._preprocess = preprocess
         self._tokenizer = tokenizer
         self._device = device
+        self._precision = precision
         # open_clip models keep the output width in different places per family; ask the model.
         self.dimension = int(self._embed_text_batch(["probe"]).shape[1])
 
@@ -122,21 +133,21 @@ class OpenClipEmbedder(ImageEmbedder):
             device=device,
             model_id=settings.model,
             batch_size=settings.batch_size,
+            precision=settings.precision,
         )
 
     def _embed_image_batch(self, images: list[Image.Image]) -> np.ndarray:
         import torch
 
         pixels = torch.stack([self._preprocess(image) for image in images]).to(self._device)
-        with torch.inference_mode():
+        with inference(self._device, self._precision):
             features = self._model.encode_image(pixels)  # [batch, dim]
         return features.float().cpu().numpy()
 
     def _embed_text_batch(self, texts: list[str]) -> np.ndarray:
-        import torch
 
         tokens = self._tokenizer(texts).to(self._device)
-        with torch.inference_mode():
+        with inference(self._device, self._precision):
             features = self._model.encode_text(tokens)  # [batch, dim]
         return features.float().cpu().numpy()
 

@@ -7,7 +7,7 @@ from typing import Any
 import numpy as np
 
 from mmrag.models.base import TextEmbedder
-from mmrag.models.device import resolve_device
+from mmrag.models.device import inference, resolve_device
 from mmrag.models.loading import loading
 from mmrag.models.registry import text_embedders
 from mmrag.settings import Settings, TextEmbedderSettings
@@ -16,9 +16,13 @@ from mmrag.settings import Settings, TextEmbedderSettings
 class SentenceTransformerEmbedder(TextEmbedder):
     """Any sentence-transformers model, by hub id or local directory."""
 
-    def __init__(self, *, model: Any, model_id: str, batch_size: int) -> None:
+    def __init__(
+        self, *, model: Any, model_id: str, batch_size: int, device: str, precision: str = "auto"
+    ) -> None:
         super().__init__(model_id=model_id, batch_size=batch_size)
         self._model = model
+        self._device = device
+        self._precision = precision
         # sentence-transformers 6 renamed the method; accept both.
         dimension = getattr(model, "get_embedding_dimension", None)
         dimension = dimension or model.get_sentence_embedding_dimension
@@ -29,15 +33,20 @@ class SentenceTransformerEmbedder(TextEmbedder):
         with loading("text embedder", settings.model, "text_embedder.model"):
             from sentence_transformers import SentenceTransformer
 
-            model = SentenceTransformer(settings.model, device=resolve_device(settings.device))
-        return cls(model=model, model_id=settings.model, batch_size=settings.batch_size)
+            device = resolve_device(settings.device)
+            model = SentenceTransformer(settings.model, device=device)
+        return cls(
+            model=model,
+            model_id=settings.model,
+            batch_size=settings.batch_size,
+            device=device,
+            precision=settings.precision,
+        )
 
     def _embed_batch(self, texts: list[str], *, query: bool) -> np.ndarray:
-        import torch
-
         # encode_query / encode_document apply the model's own query/passage prompts.
         encode = self._model.encode_query if query else self._model.encode_document
-        with torch.inference_mode():
+        with inference(self._device, self._precision):
             vectors = encode(
                 texts, batch_size=len(texts), convert_to_numpy=True, show_progress_bar=False
             )

@@ -139,14 +139,19 @@ def _slide_images(
     slide_title: str = "",
 ) -> Iterator[Element]:
     from pptx.enum.shapes import MSO_SHAPE_TYPE
+    from pptx.exc import PythonPptxError
 
     for shape in shapes:
-        if shape.shape_type == MSO_SHAPE_TYPE.GROUP:
-            yield from _slide_images(shape.shapes, number, path, settings, warnings, slide_title)
-            continue
         try:
+            if shape.shape_type == MSO_SHAPE_TYPE.GROUP:
+                yield from _slide_images(shape.shapes, number, path, settings, warnings,
+                                         slide_title)
+                continue
             blob = shape.image.blob  # pictures, and placeholders holding a picture
         except (AttributeError, ValueError, KeyError):
+            continue  # not a picture
+        except (PythonPptxError, NotImplementedError) as exc:
+            warnings.append(f"slide {number}: shape {shape.shape_id} unreadable ({exc}); skipped")
             continue
         image = embedded_image(
             blob, document=path, where=f"slide {number}", settings=settings, warnings=warnings

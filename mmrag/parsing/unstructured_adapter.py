@@ -87,7 +87,12 @@ def partition(
 
     prepare_unstructured()
     translated: tuple[type[BaseException], ...] = (
-        zipfile.BadZipFile, KeyError, ValueError, OSError, UnicodeDecodeError, *errors
+        zipfile.BadZipFile,
+        KeyError,
+        ValueError,
+        OSError,
+        UnicodeDecodeError,
+        *errors,
     )
     try:
         return partitioner(filename=str(path), **options)

@@ -1,0 +1,526 @@
+"""Ingest throughput (pages/s, images/s, chunks/s) of three model configurations.
+
+Runs the real ingest pipeline (`build_services(...).ingestor.ingest`) on one generated,
+deterministic corpus, once per configuration, each with a fresh data directory:
+
+- ``offline``: the offline profile (shipped all-MiniLM-L6-v2, OCR captions, no pixels).
+- ``siglip-base``: plus the real SigLIP base architecture (siglip-base-patch16-224,
+  random weights) as the pixel channel.
+- ``siglip-base+smolvlm-256m``: plus the real SmolVLM-256M-Instruct architecture
+  (random weights) as the captioner.
+
+Random weights never emit the end-of-sequence token, so every caption runs the full
+``captioner.max_new_tokens``: the VLM row is the worst case for that setting.
+
+    HF_HUB_OFFLINE=1 python benchmarks/ingest_throughput.py --pages 200 --vlm-pages 20
+"""
+
+from __future__ import annotations
+
+import argparse
+import functools
+import itertools
+import json
+import logging
+import os
+import platform
+import shutil
+import string
+import sys
+import tempfile
+import time
+from collections.abc import Callable, Iterator
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from tokenizers import Tokenizer
+    from transformers import Idefics3Config, Idefics3Processor, PreTrainedTokenizerBase
+
+    from mmrag.services import Services
+
+logger = logging.getLogger("benchmarks.ingest_throughput")
+
+OFFLINE = "offline"
+SIGLIP = "siglip-base"
+SMOLVLM = "siglip-base+smolvlm-256m"
+CONFIGURATIONS = (OFFLINE, SIGLIP, SMOLVLM)
+CHART_EVERY = 10
+SIGLIP_IMAGE_SIZE = 224
+SIGLIP_TEXT_LENGTH = 64
+HALF_NORMALIZATION = [0.5, 0.5, 0.5]
+PIL_LANCZOS = 1  # the resample value in SmolVLM's preprocessor_config.json
+
+# HuggingFaceTB/SmolVLM-256M-Instruct (config.json / preprocessor_config.json).
+SMOLVLM_VOCABULARY = 49280
+SMOLVLM_TEXT = {
+    "model_type": "llama",
+    "hidden_size": 576,
+    "intermediate_size": 1536,
+    "num_hidden_layers": 30,
+    "num_attention_heads": 9,
+    "num_key_value_heads": 3,
+    "head_dim": 64,
+    "max_position_embeddings": 8192,
+    "rms_norm_eps": 1e-5,
+    "rope_parameters": {"rope_type": "default", "rope_theta": 100000.0},
+    "vocab_size": SMOLVLM_VOCABULARY,
+    "tie_word_embeddings": True,
+}
+SMOLVLM_VISION = {
+    "hidden_size": 768,
+    "intermediate_size": 3072,
+    "num_hidden_layers": 12,
+    "num_attention_heads": 12,
+    "patch_size": 16,
+    "image_size": 512,
+}
+SMOLVLM_SCALE_FACTOR = 4
+SMOLVLM_IMAGE_SEQUENCE_LENGTH = 64
+SMOLVLM_TILE_EDGE = 512
+SMOLVLM_RESIZE_EDGE = 2048
+
+
+# --------------------------------------------------------------------------- models
+
+
+def build_siglip_base(target: Path) -> Path:
+    """Save siglip-base-patch16-224 (``SiglipConfig()`` defaults, random weights) with a
+    224 px SiglipImageProcessor and MiniLM's tokenizer (vocabulary size matched)."""
+    import torch
+    from transformers import SiglipConfig, SiglipImageProcessor, SiglipModel, SiglipProcessor
+
+    from mmrag.testing.tiny_models import (
+        BERT_CLS_ID,
+        BERT_PAD_ID,
+        BERT_SEP_ID,
+        SEED,
+        load_minilm_tokenizer,
+    )
+
+    tokenizer = load_minilm_tokenizer(SIGLIP_TEXT_LENGTH)
+    text_config = {
+        "vocab_size": len(tokenizer),
+        "max_position_embeddings": SIGLIP_TEXT_LENGTH,
+        "pad_token_id": BERT_PAD_ID,
+        "bos_token_id": BERT_CLS_ID,
+        "eos_token_id": BERT_SEP_ID,
+    }
+    torch.manual_seed(SEED)
+    model = SiglipModel(SiglipConfig(text_config=text_config)).eval()
+    model.save_pretrained(str(target))
+    image_processor = SiglipImageProcessor(
+        size={"height": SIGLIP_IMAGE_SIZE, "width": SIGLIP_IMAGE_SIZE},
+        image_mean=HALF_NORMALIZATION,
+        image_std=HALF_NORMALIZATION,
+    )
+    processor = SiglipProcessor(image_processor=image_processor, tokenizer=tokenizer)
+    processor.save_pretrained(str(target))
+    logger.info("SigLIP base: %.0fM parameters", _millions(model))
+    return target
+
+
+def _filler_tokens(taken: set[str], count: int) -> Iterator[str]:
+    """``count`` distinct byte-level tokens that decode to short words (' abcd')."""
+    letters = string.ascii_lowercase
+    words = ("\u0120" + "".join(p) for p in itertools.product(letters, repeat=4))
+    return itertools.islice((word for word in words if word not in taken), count)
+
+
+def _pad_vocabulary(tokenizer: Tokenizer, size: int) -> Tokenizer:
+    """Append unmerged filler tokens to a trained BPE so it has exactly ``size`` ids, so
+    every id a random model emits decodes to text (like real captions, not to nothing)."""
+    from tokenizers import Tokenizer
+
+    state = json.loads(tokenizer.to_str())
+    vocabulary: dict[str, int] = state["model"]["vocab"]
+    added = {token["content"] for token in state["added_tokens"]}
+    count = size - tokenizer.get_vocab_size()
+    start = max(vocabulary.values()) + 1
+    for offset, token in enumerate(_filler_tokens(set(vocabulary) | added, count)):
+        vocabulary[token] = start + offset
+    padded = Tokenizer.from_str(json.dumps(state))
+    if padded.get_vocab_size() != size:
+        raise RuntimeError(f"padded vocabulary has {padded.get_vocab_size()} ids, not {size}")
+    return padded
+
+
+def build_smolvlm_tokenizer() -> PreTrainedTokenizerBase:
+    """A byte-level BPE trained in well under a second, with SmolVLM's special tokens and
+    chat template, padded to SmolVLM's 49,280-token vocabulary."""
+    from transformers import PreTrainedTokenizerFast
+
+    from mmrag.testing.tiny_models import (
+        END_OF_TEXT_TOKEN,
+        IDEFICS3_CHAT_TEMPLATE,
+        IDEFICS3_END_OF_UTTERANCE_TOKEN,
+        IDEFICS3_IMAGE_TOKENS,
+        IDEFICS3_ROW_COLUMN_TOKENS,
+        IM_END_TOKEN,
+        IM_START_TOKEN,
+        _train_byte_level_tokenizer,
+    )
+
+    special = {
+        "unk_token": END_OF_TEXT_TOKEN,
+        "bos_token": IM_START_TOKEN,
+        "pad_token": IM_END_TOKEN,
+        "eos_token": IDEFICS3_END_OF_UTTERANCE_TOKEN,
+    }
+    extra = IDEFICS3_IMAGE_TOKENS + IDEFICS3_ROW_COLUMN_TOKENS
+    trained = _train_byte_level_tokenizer(list(dict.fromkeys([*special.values(), *extra])))
+    tokenizer = PreTrainedTokenizerFast(
+        tokenizer_object=_pad_vocabulary(trained, SMOLVLM_VOCABULARY),
+        padding_side="left",
+        model_max_length=8192,
+        **special,
+    )
+    tokenizer.add_special_tokens({"additional_special_tokens": extra})
+    tokenizer.chat_template = IDEFICS3_CHAT_TEMPLATE
+    return tokenizer
+
+
+def smolvlm_config(tokenizer: PreTrainedTokenizerBase) -> Idefics3Config:
+    """The Idefics3Config of SmolVLM-256M-Instruct, special token ids from ``tokenizer``."""
+    from transformers import Idefics3Config
+
+    from mmrag.testing.tiny_models import _token_id
+
+    token_ids = {
+        "pad_token_id": tokenizer.pad_token_id,
+        "bos_token_id": tokenizer.bos_token_id,
+        "eos_token_id": tokenizer.eos_token_id,
+    }
+    return Idefics3Config(
+        text_config={**SMOLVLM_TEXT, **token_ids},
+        vision_config=SMOLVLM_VISION,
+        scale_factor=SMOLVLM_SCALE_FACTOR,
+        image_token_id=_token_id(tokenizer, "<image>"),
+        tie_word_embeddings=True,
+    )
+
+
+def smolvlm_processor(tokenizer: PreTrainedTokenizerBase, *, splitting: bool) -> Idefics3Processor:
+    """SmolVLM's processor: images resized to a 2048 px longest edge and cut into 512 px
+    tiles plus a global view (``splitting``), or one 512 px view (no splitting)."""
+    from transformers import Idefics3ImageProcessor, Idefics3Processor
+
+    from mmrag.testing.tiny_models import IDEFICS3_CHAT_TEMPLATE
+
+    image_processor = Idefics3ImageProcessor(
+        do_image_splitting=splitting,
+        size={"longest_edge": SMOLVLM_RESIZE_EDGE if splitting else SMOLVLM_TILE_EDGE},
+        max_image_size={"longest_edge": SMOLVLM_TILE_EDGE},
+        image_mean=HALF_NORMALIZATION,
+        image_std=HALF_NORMALIZATION,
+        resample=PIL_LANCZOS,
+    )
+    return Idefics3Processor(
+        image_processor=image_processor,
+        tokenizer=tokenizer,
+        image_seq_len=SMOLVLM_IMAGE_SEQUENCE_LENGTH,
+        chat_template=IDEFICS3_CHAT_TEMPLATE,
+    )
+
+
+def build_smolvlm_256m(target: Path, *, splitting: bool) -> Path:
+    """Save SmolVLM-256M-Instruct's architecture (random weights) + processor to ``target``."""
+    import torch
+    from transformers import AutoModelForImageTextToText
+
+    from mmrag.testing.tiny_models import _save_generative_model
+
+    tokenizer = build_smolvlm_tokenizer()
+    config = smolvlm_config(tokenizer)
+    _save_generative_model(config, tokenizer, target)
+    smolvlm_processor(tokenizer, splitting=splitting).save_pretrained(str(target))
+    with torch.device("meta"):  # only to count the parameters
+        model = AutoModelForImageTextToText.from_config(config)
+    logger.info("SmolVLM-256M: %.0fM parameters", _millions(model))
+    return target
+
+
+def _millions(model: Any) -> float:
+    return sum(p.numel() for p in model.parameters()) / 1e6
+
+
+# --------------------------------------------------------------------------- corpus
+
+
+def write_corpus(target: Path, pages: int) -> list[Path]:
+    """A ``pages``-page born-digital PDF with a chart every 10 pages plus the good
+    documents (images, scanned PDF, docx, pptx, html, ...); the file list, sorted."""
+    from mmrag.testing.documents import write_good_documents, write_long_pdf
+
+    write_long_pdf(target / f"long-{pages}p.pdf", pages, image_every=CHART_EVERY)
+    write_good_documents(target / "good")
+    return sorted(p for p in target.rglob("*") if p.is_file())
+
+
+def describe_corpus(files: list[Path], pages: int) -> str:
+    kinds = sorted({f.suffix.lstrip(".") for f in files if not f.name.startswith("long-")})
+    return (
+        f"{len(files)} files: a {pages}-page born-digital PDF ({pages // CHART_EVERY} charts) "
+        f"+ {len(files) - 1} good documents ({', '.join(kinds)})"
+    )
+
+
+# --------------------------------------------------------------------------- running
+
+
+@dataclass
+class Result:
+    """One configuration's ingest of one corpus."""
+
+    configuration: str
+    corpus: str
+    files: int
+    failed: int
+    pages: int
+    images: int
+    chunks: int
+    points: int
+    seconds: float
+    load_seconds: float
+    stages: dict[str, float] = field(default_factory=dict)
+
+    def rate(self, count: int) -> float:
+        return count / self.seconds if self.seconds else 0.0
+
+
+class StageClock:
+    """Accumulates wall time spent inside wrapped model methods, by stage name."""
+
+    def __init__(self) -> None:
+        self.seconds: dict[str, float] = {}
+
+    def wrap(self, owner: object, method: str, stage: str) -> None:
+        """Shadow ``owner.method`` with a timed version (an instance attribute)."""
+        original: Callable[..., Any] = getattr(owner, method)
+        self.seconds.setdefault(stage, 0.0)
+
+        @functools.wraps(original)
+        def timed(*args: Any, **kwargs: Any) -> Any:
+            started = time.perf_counter()
+            try:
+                return original(*args, **kwargs)
+            finally:
+                self.seconds[stage] += time.perf_counter() - started
+
+        setattr(owner, method, timed)
+
+
+def instrument(services: Services) -> StageClock:
+    clock = StageClock()
+    clock.wrap(services.text_embedder, "embed_documents", "text embedding")
+    if services.image_embedder is not None:
+        clock.wrap(services.image_embedder, "embed_images", "image embedding")
+    if services.captioner is not None:
+        name = "OCR captions" if services.captioner.reads_text else "VLM captions"
+        clock.wrap(services.captioner, "caption", name)
+    return clock
+
+
+def settings_for(name: str, data_dir: Path, models: dict[str, Path]) -> Any:
+    from mmrag.settings import Settings
+
+    overrides: dict[str, Any] = {}
+    if name in (SIGLIP, SMOLVLM):
+        overrides["image_embedder"] = {"backend": "siglip", "model": str(models[SIGLIP])}
+    if name == SMOLVLM:
+        overrides["captioner"] = {"backend": "transformers", "model": str(models[SMOLVLM])}
+    return Settings(profile="offline", data_dir=data_dir, **overrides)
+
+
+def run_configuration(
+    name: str, files: list[Path], corpus: str, data_dir: Path, models: dict[str, Path]
+) -> Result:
+    """Load the models (timed apart), then time the ingest of ``files`` alone."""
+    from mmrag.observe import LoggingObserver
+    from mmrag.services import build_services
+
+    shutil.rmtree(data_dir, ignore_errors=True)  # no caption cache from an earlier run
+    logger.info("%s: loading models", name)
+    with build_services(settings_for(name, data_dir, models)) as services:
+        started = time.perf_counter()
+        ingestor = services.ingestor  # builds every model the ingest needs
+        load_seconds = time.perf_counter() - started
+        for note in services.profile.notes:
+            logger.info("%s: %s", name, note)
+        clock = instrument(services)
+        logger.info("%s: ingesting %s", name, corpus)
+        started = time.perf_counter()
+        results = ingestor.ingest(files, LoggingObserver(), force=True)
+        seconds = time.perf_counter() - started
+    return Result(
+        configuration=name,
+        corpus=corpus,
+        files=len(results),
+        failed=sum(r.outcome == "failed" for r in results),
+        pages=sum(r.pages for r in results),
+        images=sum(r.images for r in results),
+        chunks=sum(r.chunks for r in results),
+        points=sum(r.points for r in results),
+        seconds=seconds,
+        load_seconds=load_seconds,
+        stages=clock.seconds,
+    )
+
+
+# --------------------------------------------------------------------------- report
+
+
+def machine() -> dict[str, Any]:
+    import torch
+    import transformers
+
+    cpu = platform.processor() or "unknown"
+    with open("/proc/cpuinfo", encoding="utf-8") as handle:
+        for line in handle:
+            if line.startswith("model name"):
+                cpu = line.split(":", 1)[1].strip()
+                break
+    return {
+        "cpu": cpu,
+        "cores": len(os.sched_getaffinity(0)),
+        "torch": torch.__version__,
+        "transformers": transformers.__version__,
+        "torch_threads": torch.get_num_threads(),
+        "python": platform.python_version(),
+    }
+
+
+def results_table(results: list[Result]) -> str:
+    header = (
+        "| configuration | pages | images | chunks | points | seconds | pages/s | images/s "
+        "| chunks/s | model load s |"
+    )
+    rows = [header, "|" + "---|" * 10]
+    for r in results:
+        rows.append(
+            f"| {r.configuration} | {r.pages} | {r.images} | {r.chunks} | {r.points} "
+            f"| {r.seconds:.1f} | {r.rate(r.pages):.2f} | {r.rate(r.images):.2f} "
+            f"| {r.rate(r.chunks):.2f} | {r.load_seconds:.1f} |"
+        )
+    return "\n".join(rows)
+
+
+def stages_table(results: list[Result]) -> str:
+    """Seconds inside each model call; the rest is parsing, page OCR, saving and upserts."""
+    names = list(dict.fromkeys(s for r in results for s in r.stages))
+    rows = [
+        "| configuration | " + " | ".join(names) + " | rest (parse, OCR, store) | total |",
+        "|" + "---|" * (len(names) + 3),
+    ]
+    for r in results:
+        cells = [f"{r.stages[n]:.1f}" if n in r.stages else "-" for n in names]
+        rest = r.seconds - sum(r.stages.values())
+        rows.append(
+            f"| {r.configuration} | " + " | ".join(cells) + f" | {rest:.1f} | {r.seconds:.1f} |"
+        )
+    return "\n".join(rows)
+
+
+def print_report(results: list[Result], info: dict[str, Any], splitting: bool) -> None:
+    print(
+        f"Machine: {info['cpu']}, {info['cores']} cores; torch {info['torch']} "
+        f"({info['torch_threads']} threads), transformers {info['transformers']}, "
+        f"Python {info['python']}; CPU only, fp32."
+    )
+    print()
+    for r in results:
+        failed = f"; {r.failed} FAILED" if r.failed else ""
+        print(f"- {r.configuration}: {r.corpus}{failed}")
+    print()
+    print(results_table(results))
+    print()
+    print("Seconds inside model calls (of the ingest seconds above):")
+    print()
+    print(stages_table(results))
+    if any(r.configuration == SMOLVLM for r in results):
+        view = "2048 px split into 512 px tiles + a global view" if splitting else "one 512 px view"
+        print()
+        print(
+            "SmolVLM has random weights and never emits end-of-sequence: every caption "
+            "generates the full captioner.max_new_tokens (96), the worst case for that "
+            f"setting. Images: {view}."
+        )
+
+
+# --------------------------------------------------------------------------- main
+
+
+def parse_args(argv: list[str] | None) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--pages", type=int, default=200, help="pages of the long PDF")
+    parser.add_argument(
+        "--vlm-pages", type=int, default=20, help=f"long PDF pages for {SMOLVLM} (slow)"
+    )
+    parser.add_argument("--only", choices=CONFIGURATIONS, help="run one configuration")
+    parser.add_argument("--json", type=Path, help="also write the results as JSON here")
+    parser.add_argument(
+        "--no-image-splitting",
+        action="store_true",
+        help="SmolVLM sees one 512 px view per image instead of 2048 px tiles",
+    )
+    parser.add_argument("--keep", type=Path, help="work here (kept) instead of a temp dir")
+    return parser.parse_args(argv)
+
+
+def build_models(names: list[str], target: Path, splitting: bool) -> dict[str, Path]:
+    models: dict[str, Path] = {}
+    if SIGLIP in names or SMOLVLM in names:
+        started = time.perf_counter()
+        models[SIGLIP] = build_siglip_base(target / "siglip-base")
+        logger.info("built SigLIP base in %.1fs", time.perf_counter() - started)
+    if SMOLVLM in names:
+        started = time.perf_counter()
+        models[SMOLVLM] = build_smolvlm_256m(target / "smolvlm-256m", splitting=splitting)
+        logger.info("built SmolVLM-256M in %.1fs", time.perf_counter() - started)
+    return models
+
+
+def run_all(arguments: argparse.Namespace, work: Path) -> list[Result]:
+    names = [arguments.only] if arguments.only else list(CONFIGURATIONS)
+    splitting = not arguments.no_image_splitting
+    models = build_models(names, work / "models", splitting)
+    results = []
+    for name in names:
+        pages = arguments.vlm_pages if name == SMOLVLM else arguments.pages
+        corpus_dir = work / f"corpus-{pages}p"
+        files = sorted(p for p in corpus_dir.rglob("*") if p.is_file())
+        if not files:
+            files = write_corpus(corpus_dir, pages)
+        corpus = describe_corpus(files, pages)
+        results.append(run_configuration(name, files, corpus, work / f"data-{name}", models))
+        logger.info("%s: done in %.1fs", name, results[-1].seconds)
+    return results
+
+
+def main(argv: list[str] | None = None) -> int:
+    arguments = parse_args(argv)
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s: %(message)s")
+    os.environ.setdefault("HF_HUB_OFFLINE", "1")
+    import torch
+
+    torch.set_num_threads(len(os.sched_getaffinity(0)))
+    started = time.perf_counter()
+    if arguments.keep:
+        arguments.keep.mkdir(parents=True, exist_ok=True)
+        results = run_all(arguments, arguments.keep)
+    else:
+        with tempfile.TemporaryDirectory(prefix="mmrag-bench-") as work:
+            results = run_all(arguments, Path(work))
+    info = machine()
+    print_report(results, info, not arguments.no_image_splitting)
+    total = time.perf_counter() - started
+    print(f"\nTotal benchmark time (corpus, model builds, loads, ingests): {total:.0f} s")
+    if arguments.json:
+        payload = {"machine": info, "total_seconds": total, "results": [asdict(r) for r in results]}
+        arguments.json.write_text(json.dumps(payload, indent=2), encoding="utf-8")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
