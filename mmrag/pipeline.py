@@ -15,7 +15,7 @@ import shutil
 import time
 import uuid
 from collections.abc import Iterable, Iterator
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 from mmrag.catalog import Catalog
@@ -113,11 +113,17 @@ class _Tally:
     images: int = 0
     points: int = 0
     next_index: int = 0
+    image_files: set[Path] = field(default_factory=set)
 
 
 def image_folder(settings: Settings, document_id: str) -> Path:
     """Where a document's extracted images live (removed with the document)."""
     return settings.images_dir / document_id
+
+
+def original_folder(settings: Settings, document_id: str) -> Path:
+    """Where the copy of a document's original file lives (removed with the document)."""
+    return settings.files_dir / document_id
 
 
 def delete_document(
@@ -127,6 +133,7 @@ def delete_document(
     record = catalog.require(document_id)
     store.delete(PointFilter(match={"document_id": document_id}))
     shutil.rmtree(image_folder(settings, document_id), ignore_errors=True)
+    shutil.rmtree(original_folder(settings, document_id), ignore_errors=True)
     catalog.delete(document_id)
     return record
 
@@ -225,6 +232,8 @@ class Ingestor:
             ),
         )
         parsed = parse_file(path, self._settings.parsing)
+        if self._settings.ingest.keep_originals:
+            self._keep_original(path, document_id)
         observer.file_started(path, parsed.page_count)
         context = PointContext(
             tenant=self._tenant,
@@ -243,6 +252,8 @@ class Ingestor:
         self._store.delete(
             PointFilter(match={"document_id": document_id}, exclude={"run_id": run_id})
         )
+        for stale in set(self.image_folder(document_id).glob("*.png")) - tally.image_files:
+            stale.unlink()
         points = self._store.count(PointFilter(match={"document_id": document_id}))
         self._catalog.save(
             self._tenant,
@@ -272,12 +283,21 @@ class Ingestor:
     def _nothing_found(self, tally: _Tally) -> str:
         parsing = self._settings.parsing
         if tally.images:
-            return (f"{tally.images} image(s) but no text in or about them, and the pixel "
-                    "channel is off (image_embedder.backend=none): nothing could be indexed")
+            return (
+                f"{tally.images} image(s) but no text in or about them, and the pixel "
+                "channel is off (image_embedder.backend=none): nothing could be indexed"
+            )
         hints = [f"images under parsing.min_image_side={parsing.min_image_side} px are skipped"]
         if not parsing.ocr:
             hints.append("parsing.ocr is off, so scanned pages give no text")
         return f"no text and no usable images were found ({'; '.join(hints)})"
+
+    def _keep_original(self, path: Path, document_id: str) -> None:
+        """Copy the file into the data directory, replacing an older version's copy."""
+        folder = original_folder(self._settings, document_id)
+        shutil.rmtree(folder, ignore_errors=True)
+        folder.mkdir(parents=True)
+        shutil.copy2(path, folder / path.name)
 
     def _check_size(self, path: Path) -> None:
         size_mb = path.stat().st_size / 2**20
@@ -329,6 +349,7 @@ class Ingestor:
             first_index=tally.next_index,
         )
         self._store.upsert(points)
+        tally.image_files.update(asset.path for asset in assets)
         tally.points += len(points)
         tally.next_index += len(batch)
         tally.chunks += len(batch.chunks)

@@ -117,6 +117,7 @@ class IngestSettings(BaseModel):
     tenant: str = Field("default", pattern=r"^[A-Za-z0-9_.-]{1,64}$")
     batch_size: int = Field(64, ge=1, description="elements embedded and upserted together")
     max_file_mb: float = Field(512.0, gt=0)
+    keep_originals: bool = Field(True, description="copy ingested files into data_dir/files")
 
 
 class Settings(BaseSettings):

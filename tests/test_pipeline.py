@@ -169,12 +169,14 @@ def test_delete_removes_points_images_and_record(
     results = services.ingestor.ingest([corpus.good["pdf"], corpus.good["docx"]])
     pdf_id = results[0].document_id or ""
     folder = services.ingestor.image_folder(pdf_id)
+    original = services.settings.files_dir / pdf_id / corpus.good["pdf"].name
     assert any(folder.iterdir())
+    assert original.read_bytes() == corpus.good["pdf"].read_bytes()
 
     services.delete_document(pdf_id)
 
     assert services.store.count(PointFilter(match={"document_id": pdf_id})) == 0
-    assert not folder.exists()
+    assert not folder.exists() and not original.exists()
     assert services.catalog.get(pdf_id) is None
     assert services.store.count() == results[1].points  # the other document is untouched
 

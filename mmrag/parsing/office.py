@@ -144,8 +144,9 @@ def _slide_images(
     for shape in shapes:
         try:
             if shape.shape_type == MSO_SHAPE_TYPE.GROUP:
-                yield from _slide_images(shape.shapes, number, path, settings, warnings,
-                                         slide_title)
+                yield from _slide_images(
+                    shape.shapes, number, path, settings, warnings, slide_title
+                )
                 continue
             blob = shape.image.blob  # pictures, and placeholders holding a picture
         except (AttributeError, ValueError, KeyError):
