@@ -39,6 +39,7 @@ if TYPE_CHECKING:
     from transformers import Idefics3Config, Idefics3Processor, PreTrainedTokenizerBase
 
     from mmrag.services import Services
+    from mmrag.settings import Settings
 
 logger = logging.getLogger("benchmarks.ingest_throughput")
 
@@ -323,7 +324,8 @@ def instrument(services: Services) -> StageClock:
     return clock
 
 
-def settings_for(name: str, data_dir: Path, models: dict[str, Path]) -> Any:
+def settings_for(name: str, data_dir: Path, models: dict[str, Path]) -> Settings:
+    """The offline profile, plus the local SigLIP / SmolVLM directories the name asks for."""
     from mmrag.settings import Settings
 
     overrides: dict[str, Any] = {}
@@ -413,7 +415,9 @@ def stages_table(results: list[Result]) -> str:
     """Seconds inside each model call; the rest is parsing, page OCR, saving and upserts."""
     names = list(dict.fromkeys(s for r in results for s in r.stages))
     rows = [
-        "| configuration | " + " | ".join(names) + " | rest (parse, OCR, store) | total |",
+        "| configuration | "
+        + " | ".join(names)
+        + " | rest (parse, page + image OCR, store) | total |",
         "|" + "---|" * (len(names) + 3),
     ]
     for r in results:

@@ -13,7 +13,7 @@ import typer
 from rich.console import Console
 
 from mmrag.services import Services, build_services
-from mmrag.settings import load_settings
+from mmrag.settings import Settings, load_settings
 
 app = typer.Typer(
     name="mmrag",
@@ -36,15 +36,20 @@ class _State:
     profile: str | None = None
 
 
-def services(*, announce: bool = True) -> Services:
-    """Build the services; ``announce`` prints what the profile decided (for commands
-    that use models)."""
+def settings() -> Settings:
+    """The settings tree from the root options, the environment and the config file."""
     overrides: dict[str, Any] = {}
     if _State.data_dir is not None:
         overrides["data_dir"] = _State.data_dir
     if _State.profile is not None:
         overrides["profile"] = _State.profile
-    built = build_services(load_settings(_State.config, **overrides))
+    return load_settings(_State.config, **overrides)
+
+
+def services(*, announce: bool = True) -> Services:
+    """Build the services; ``announce`` prints what the profile decided (for commands
+    that use models)."""
+    built = build_services(settings())
     for note in built.profile.notes if announce else ():
         errors.print(f"[cyan]note[/cyan] {note}", highlight=False, soft_wrap=True)
     return built

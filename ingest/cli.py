@@ -10,7 +10,11 @@ import sys
 import click
 import typer
 
-from ingest import docs_commands, ingest_commands  # noqa: F401  (they register subcommands)
+from ingest import (  # noqa: F401  (they register subcommands)
+    docs_commands,
+    ingest_commands,
+    query_commands,
+)
 from ingest.app import app, errors
 from mmrag.errors import DocumentNotFoundError, MmragError
 

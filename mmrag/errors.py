@@ -8,13 +8,15 @@ with ``raise ... from exc`` so the original stays attached.
     ├── ConfigError              a setting is invalid or inconsistent
     ├── ModelLoadError           a model role could not be loaded (names model, reason, fix)
     ├── ModelRuntimeError        a loaded model failed while running (e.g. HTTP VLM down)
+    │   └── ModelTimeoutError        ... or did not answer in time
     ├── DocumentError            one input file cannot be ingested (names the file)
     │   ├── UnsupportedFileError     type not supported (or not recognisable)
     │   ├── CorruptFileError         damaged, truncated or not what it claims to be
     │   ├── EncryptedFileError       password-protected
     │   ├── EmptyDocumentError       zero bytes, zero pages, or no text and no images
     │   └── ImageTooLargeError       pixel count over the limit (decompression bomb)
-    ├── DocumentNotFoundError    no document with that id
+    ├── DocumentNotFoundError    no document (or image) with that id
+    ├── InvalidRequestError      a question or search the library cannot take (empty, too long)
     └── StoreError               the vector store is unreachable or rejected a request
 """
 
@@ -47,6 +49,10 @@ class ModelLoadError(MmragError):
 
 class ModelRuntimeError(MmragError):
     """A loaded model (or a model server) failed while running."""
+
+
+class ModelTimeoutError(ModelRuntimeError):
+    """A model server did not answer within its timeout."""
 
 
 class DocumentError(MmragError):
@@ -84,6 +90,10 @@ class DocumentNotFoundError(MmragError):
     def __init__(self, document_id: str) -> None:
         self.document_id = document_id
         super().__init__(f"no document with id {document_id!r}")
+
+
+class InvalidRequestError(MmragError):
+    """A question or search request the library cannot take (empty, too long, bad filter)."""
 
 
 class StoreError(MmragError):

@@ -134,6 +134,8 @@ def delete_document(
     store.delete(PointFilter(match={"document_id": document_id}))
     shutil.rmtree(image_folder(settings, document_id), ignore_errors=True)
     shutil.rmtree(original_folder(settings, document_id), ignore_errors=True)
+    if Path(record.path).is_relative_to(settings.data_dir.resolve()):
+        Path(record.path).unlink(missing_ok=True)  # an upload: the data directory owns it
     catalog.delete(document_id)
     return record
 
@@ -232,7 +234,8 @@ class Ingestor:
             ),
         )
         parsed = parse_file(path, self._settings.parsing)
-        if self._settings.ingest.keep_originals:
+        inside = path.resolve().is_relative_to(self._settings.data_dir.resolve())
+        if self._settings.ingest.keep_originals and not inside:  # uploads are kept already
             self._keep_original(path, document_id)
         observer.file_started(path, parsed.page_count)
         context = PointContext(

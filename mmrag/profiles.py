@@ -90,7 +90,16 @@ def _offline(settings: Settings) -> tuple[Settings, list[str]]:
     if captioner.backend == "transformers" and not in_local_cache(captioner.model):
         notes.append(f"captioner: {captioner.model} not available, using OCR captions")
         captioner = captioner.model_copy(update={"backend": "ocr", "model": "tesseract"})
+    answerer = settings.answerer
+    if answerer.backend == "transformers" and not in_local_cache(answerer.model):
+        notes.append(f"answerer: {answerer.model} not available, using extractive answers")
+        answerer = answerer.model_copy(update={"backend": "extractive", "model": "extractive"})
     effective = settings.model_copy(
-        update={"text_embedder": text, "image_embedder": image, "captioner": captioner}
+        update={
+            "text_embedder": text,
+            "image_embedder": image,
+            "captioner": captioner,
+            "answerer": answerer,
+        }
     )
     return effective, notes

@@ -10,14 +10,16 @@ from __future__ import annotations
 import logging
 from functools import cached_property
 
+from mmrag.asking import Asker
 from mmrag.catalog import Catalog
 from mmrag.enrich import ImageEnricher
 from mmrag.errors import ConfigError
-from mmrag.models.base import Captioner, ImageEmbedder, TextEmbedder
-from mmrag.models.registry import captioners, image_embedders, text_embedders
+from mmrag.models.base import Answerer, Captioner, ImageEmbedder, TextEmbedder
+from mmrag.models.registry import answerers, captioners, image_embedders, text_embedders
 from mmrag.pipeline import Ingestor, delete_document
 from mmrag.pointing import PointBuilder
 from mmrag.profiles import ResolvedProfile, resolve_profile
+from mmrag.retrieval import Retriever
 from mmrag.settings import Settings
 from mmrag.sparse import SparseEncoder
 from mmrag.store import VectorStore, open_store
@@ -30,7 +32,9 @@ class Services:
     """Everything a program needs, built lazily from one settings tree."""
 
     # Parts a caller may supply ready-made (tests pass fakes; an app may share a model).
-    REPLACEABLE = frozenset({"catalog", "store", "text_embedder", "image_embedder", "captioner"})
+    REPLACEABLE = frozenset(
+        {"catalog", "store", "text_embedder", "image_embedder", "captioner", "answerer"}
+    )
 
     def __init__(self, profile: ResolvedProfile, **parts: object) -> None:
         self.profile = profile
@@ -67,6 +71,35 @@ class Services:
         return captioners.create(self.settings.captioner.backend, self.settings)
 
     @cached_property
+    def answerer(self) -> Answerer:
+        answerer = answerers.create(self.settings.answerer.backend, self.settings)
+        if answerer is None:
+            raise ConfigError("answerer.backend cannot be disabled; use extractive for no model")
+        return answerer
+
+    @cached_property
+    def retriever(self) -> Retriever:
+        return Retriever(
+            store=self.store,
+            text_embedder=self.text_embedder,
+            image_embedder=self.image_embedder,
+            sparse=self.sparse,
+            captioner=self.captioner,
+            settings=self.settings.retrieval,
+            tenant=self.settings.ingest.tenant,
+        )
+
+    @cached_property
+    def asker(self) -> Asker:
+        return Asker(
+            retriever=self.retriever,
+            answerer=self.answerer,
+            settings=self.settings.answerer,
+            data_dir=self.settings.data_dir,
+            max_question_chars=self.settings.api.max_question_chars,
+        )
+
+    @cached_property
     def sparse(self) -> SparseEncoder:
         return SparseEncoder()
 
@@ -88,6 +121,10 @@ class Services:
             enricher=enricher,
             points=points,
         )
+
+    def is_loaded(self, part: str) -> bool:
+        """Whether a part (e.g. "answerer") has been built already."""
+        return part in self.__dict__
 
     def delete_document(self, document_id: str) -> DocumentRecord:
         """Remove a document's points, images and record (loads no model)."""

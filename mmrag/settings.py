@@ -72,6 +72,60 @@ class CaptionerSettings(BaseModel):
     ocr_text: bool = Field(True, description="also OCR each image and store the text with it")
 
 
+class AnswererSettings(BaseModel):
+    """The model that writes answers from retrieved text and images (late fusion)."""
+
+    backend: str = Field("transformers", description="transformers, openai, extractive")
+    model: str = Field(DEFAULT_CAPTION_MODEL, description="hub id, local directory, or served name")
+    device: str = "auto"
+    precision: Precision = "auto"
+    max_new_tokens: int = Field(256, ge=1)
+    base_url: str | None = Field(None, description="OpenAI-compatible server, e.g. vLLM or Ollama")
+    api_key: SecretStr | None = None
+    timeout_s: float = Field(120.0, gt=0)
+    max_sources: int = Field(6, ge=1, description="retrieved hits shown to the answerer")
+    max_images: int = Field(3, ge=0, description="of which images given as pixels")
+    image_max_side: int = Field(
+        512, ge=32, description="images are resized to this longest side (bounds image tokens)"
+    )
+    min_support: float = Field(
+        0.25, description="abstain when no source's dense similarity reaches this"
+    )
+    abstain_message: str = "The indexed documents do not contain enough information to answer."
+
+
+class RetrievalSettings(BaseModel):
+    """Channels, their weights in reciprocal-rank fusion, and how many candidates each gives."""
+
+    limit: int = Field(8, ge=1, le=200, description="hits returned")
+    candidates: int = Field(50, ge=1, le=1000, description="candidates per channel before fusion")
+    rrf_k: int = Field(60, ge=1, description="reciprocal-rank fusion constant")
+    text_weight: float = Field(1.0, ge=0, description="dense text over chunks and tables")
+    sparse_weight: float = Field(1.0, ge=0, description="BM25 over chunks and image texts")
+    caption_weight: float = Field(1.0, ge=0, description="dense text over image captions/OCR")
+    image_weight: float = Field(1.0, ge=0, description="SigLIP: query text against pixels")
+
+    def weights(self) -> dict[str, float]:
+        return {
+            "text": self.text_weight,
+            "sparse": self.sparse_weight,
+            "caption": self.caption_weight,
+            "image": self.image_weight,
+        }
+
+
+class ApiSettings(BaseModel):
+    """The HTTP service."""
+
+    host: str = "127.0.0.1"
+    port: int = Field(8000, ge=1, le=65535)
+    api_keys: list[SecretStr] = Field(
+        default_factory=list, description="bearer keys; empty = no authentication"
+    )
+    max_upload_mb: float = Field(100.0, gt=0)
+    max_question_chars: int = Field(2000, ge=1)
+
+
 class ParsingSettings(BaseModel):
     """How files become text chunks and images."""
 
@@ -137,6 +191,9 @@ class Settings(BaseSettings):
     parsing: ParsingSettings = ParsingSettings()
     store: StoreSettings = StoreSettings()
     ingest: IngestSettings = IngestSettings()
+    retrieval: RetrievalSettings = RetrievalSettings()
+    answerer: AnswererSettings = AnswererSettings()
+    api: ApiSettings = ApiSettings()
 
     @field_validator("data_dir")
     @classmethod

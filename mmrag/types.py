@@ -137,3 +137,58 @@ class StoredPoint:
     vectors: dict[str, list[float]]
     sparse: dict[str, tuple[list[int], list[float]]] = field(default_factory=dict)
     payload: dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass(frozen=True, slots=True)
+class ChannelScore:
+    """Where one retrieval channel ranked a hit (1-based) and its raw score there."""
+
+    rank: int
+    score: float
+
+
+@dataclass(frozen=True, slots=True)
+class Hit:
+    """One retrieved element (text chunk, table, image with its caption, page render)."""
+
+    point_id: str
+    score: float  # fused score (weighted reciprocal rank)
+    document_id: str
+    source: str  # the original file's path
+    page: int
+    kind: ElementKind
+    text: str  # chunk text, or an image's caption + alt text + OCR text
+    bbox: BBox | None = None
+    image_id: str | None = None
+    image_path: str | None = None  # relative to the data directory
+    caption: str = ""
+    channels: dict[str, ChannelScore] = field(default_factory=dict)
+
+    @property
+    def is_image(self) -> bool:
+        return self.image_id is not None
+
+
+@dataclass(frozen=True, slots=True)
+class Citation:
+    """A numbered source the answer cites: where the claim comes from."""
+
+    marker: int  # the [n] in the answer text
+    document_id: str
+    source: str
+    page: int
+    kind: ElementKind
+    text: str  # the cited passage, or the image's caption
+    bbox: BBox | None = None
+    image_id: str | None = None
+    image_path: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class Answer:
+    question: str
+    text: str
+    citations: tuple[Citation, ...]
+    sources: tuple[Hit, ...]  # what the answerer was shown, numbered from 1
+    abstained: bool
+    timings: dict[str, float] = field(default_factory=dict)

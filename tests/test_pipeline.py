@@ -44,6 +44,9 @@ class RecordingStore(VectorStore):
     def payloads(self, where: PointFilter, limit: int = 10_000) -> list[dict]:
         return self.inner.payloads(where, limit)
 
+    def search(self, queries):  # type: ignore[no-untyped-def]
+        return self.inner.search(queries)
+
     def close(self) -> None:
         self.inner.close()
 

@@ -7,11 +7,14 @@ which split any input into batches of ``batch_size``.
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
+from dataclasses import dataclass
 from typing import TypeVar
 
 import numpy as np
 from PIL import Image
+
+from mmrag.types import Hit
 
 T = TypeVar("T")
 R = TypeVar("R")
@@ -139,3 +142,30 @@ class Captioner(ModelRole):
 
     @abstractmethod
     def _caption_batch(self, images: list[Image.Image]) -> list[str]: ...
+
+
+@dataclass(frozen=True)
+class Source:
+    """A hit shown to the answerer as [number]; ``image`` holds its pixels when given."""
+
+    number: int
+    hit: Hit
+    image: Image.Image | None = None
+
+    def describe(self) -> str:
+        where = f"{self.hit.source.rsplit('/', 1)[-1]}, page {self.hit.page}"
+        if self.hit.is_image:
+            shown = " (shown as an image)" if self.image is not None else ""
+            return f"[{self.number}] image from {where}{shown}: {self.hit.text}"
+        return f"[{self.number}] {self.hit.kind.value} from {where}: {self.hit.text}"
+
+
+class Answerer(ModelRole):
+    """Question + numbered sources (text and image pixels) to an answer citing them as [n],
+    streamed token by token."""
+
+    role = "answerer"
+
+    @abstractmethod
+    def stream(self, question: str, sources: Sequence[Source]) -> Iterator[str]:
+        """Yield the answer text in pieces as the model produces them."""

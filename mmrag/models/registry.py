@@ -15,7 +15,7 @@ from collections.abc import Callable
 from typing import Any, Generic, TypeVar
 
 from mmrag.errors import ConfigError
-from mmrag.models.base import Captioner, ImageEmbedder, TextEmbedder
+from mmrag.models.base import Answerer, Captioner, ImageEmbedder, TextEmbedder
 
 R = TypeVar("R")
 
@@ -24,6 +24,7 @@ _BUILTIN_MODULES = (
     "mmrag.models.text",
     "mmrag.models.image",
     "mmrag.models.captioners",
+    "mmrag.models.answerers",
 )
 
 
@@ -75,3 +76,4 @@ def _load_builtins() -> None:
 text_embedders: Registry[TextEmbedder] = Registry("text embedder", "text_embedder.backend")
 image_embedders: Registry[ImageEmbedder] = Registry("image embedder", "image_embedder.backend")
 captioners: Registry[Captioner] = Registry("captioner", "captioner.backend")
+answerers: Registry[Answerer] = Registry("answerer", "answerer.backend")

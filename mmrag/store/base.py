@@ -25,7 +25,7 @@ SPARSE_VECTOR = "sparse"
 IMAGE_VECTOR = "image"
 
 # Payload fields filtered on, and their index types.
-KEYWORD_FIELDS = ("document_id", "kind", "content_hash", "file_type")
+KEYWORD_FIELDS = ("document_id", "kind", "content_hash", "file_type", "image_id")
 TENANT_FIELD = "tenant"
 INTEGER_FIELDS = ("page",)
 
@@ -41,13 +41,35 @@ def point_id(tenant: str, document_id: str, content_hash: str, element_index: in
 
 @dataclass(frozen=True)
 class PointFilter:
-    """Equality conditions on payload fields: ``match`` must hold, ``exclude`` must not.
+    """Conditions on payload fields: ``match`` must hold, ``exclude`` must not, and each
+    ``ranges`` field must lie within (low, high), either end open when None.
 
     A list value matches any of its items.
     """
 
     match: dict[str, Any] = field(default_factory=dict)
     exclude: dict[str, Any] = field(default_factory=dict)
+    ranges: dict[str, tuple[float | None, float | None]] = field(default_factory=dict)
+
+    def __bool__(self) -> bool:
+        return bool(self.match or self.exclude or self.ranges)
+
+
+@dataclass(frozen=True)
+class ChannelQuery:
+    """One nearest-neighbour search: a named vector, the query vector, a limit, a filter."""
+
+    vector_name: str
+    vector: list[float] | tuple[list[int], list[float]]  # dense, or sparse (indices, values)
+    limit: int
+    where: PointFilter | None = None
+
+
+@dataclass(frozen=True)
+class ScoredPoint:
+    point_id: str
+    score: float
+    payload: dict[str, Any]
 
 
 @dataclass(frozen=True)
@@ -71,6 +93,10 @@ class VectorStore(ABC):
 
     @abstractmethod
     def count(self, where: PointFilter | None = None) -> int: ...
+
+    @abstractmethod
+    def search(self, queries: Sequence[ChannelQuery]) -> list[list[ScoredPoint]]:
+        """Run several searches in one round trip; one ranked list per query."""
 
     @abstractmethod
     def payloads(self, where: PointFilter, limit: int = 10_000) -> list[dict[str, Any]]:

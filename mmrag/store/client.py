@@ -18,8 +18,10 @@ from mmrag.store.base import (
     SPARSE_VECTOR,
     TENANT_FIELD,
     TEXT_VECTOR,
+    ChannelQuery,
     CollectionSchema,
     PointFilter,
+    ScoredPoint,
     VectorStore,
 )
 from mmrag.types import StoredPoint
@@ -28,7 +30,7 @@ from mmrag.types import StoredPoint
 def client_filter(where: PointFilter | None) -> Any:
     from qdrant_client import models
 
-    if where is None or (not where.match and not where.exclude):
+    if not where:
         return None
 
     def condition(key: str, value: Any) -> models.FieldCondition:
@@ -39,8 +41,12 @@ def client_filter(where: PointFilter | None) -> Any:
         )
         return models.FieldCondition(key=key, match=match)
 
+    ranges: list[models.FieldCondition] = [
+        models.FieldCondition(key=key, range=models.Range(gte=low, lte=high))
+        for key, (low, high) in where.ranges.items()
+    ]
     return models.Filter(
-        must=[condition(k, v) for k, v in where.match.items()] or None,
+        must=[condition(k, v) for k, v in where.match.items()] + ranges or None,
         must_not=[condition(k, v) for k, v in where.exclude.items()] or None,
     )
 
@@ -190,6 +196,35 @@ class QdrantClientStore(VectorStore):
             exact=True,
         )
         return int(result.count)
+
+    def search(self, queries: Sequence[ChannelQuery]) -> list[list[ScoredPoint]]:
+        from qdrant_client import models
+
+        if not queries or not self._call(
+            "check the collection", self._client.collection_exists, self._collection
+        ):
+            return [[] for _ in queries]
+        requests = []
+        for query in queries:
+            vector: Any = query.vector
+            if isinstance(vector, tuple):
+                vector = models.SparseVector(indices=vector[0], values=vector[1])
+            requests.append(
+                models.QueryRequest(
+                    query=vector,
+                    using=query.vector_name,
+                    limit=query.limit,
+                    filter=client_filter(query.where),
+                    with_payload=True,
+                )
+            )
+        responses = self._call(
+            "search", self._client.query_batch_points, self._collection, requests=requests
+        )
+        return [
+            [ScoredPoint(str(p.id), float(p.score), dict(p.payload or {})) for p in r.points]
+            for r in responses
+        ]
 
     def payloads(self, where: PointFilter, limit: int = 10_000) -> list[dict[str, Any]]:
         if not self._call("check the collection", self._client.collection_exists, self._collection):

@@ -21,8 +21,10 @@ from mmrag.store.base import (
     SPARSE_VECTOR,
     TENANT_FIELD,
     TEXT_VECTOR,
+    ChannelQuery,
     CollectionSchema,
     PointFilter,
+    ScoredPoint,
     VectorStore,
 )
 from mmrag.types import StoredPoint
@@ -33,15 +35,19 @@ SCHEMA_FILE = "mmrag-schema.json"
 def edge_filter(where: PointFilter | None) -> Any:
     import qdrant_edge as q
 
-    if where is None or (not where.match and not where.exclude):
+    if not where:
         return None
 
     def condition(key: str, value: Any) -> Any:
         match = q.MatchAny(list(value)) if isinstance(value, list | tuple) else q.MatchValue(value)
         return q.FieldCondition(key, match=match)
 
+    ranges = [
+        q.FieldCondition(key, range=q.RangeFloat(gte=low, lte=high))
+        for key, (low, high) in where.ranges.items()
+    ]
     return q.Filter(
-        must=[condition(k, v) for k, v in where.match.items()] or None,
+        must=[condition(k, v) for k, v in where.match.items()] + ranges or None,
         must_not=[condition(k, v) for k, v in where.exclude.items()] or None,
     )
 
@@ -155,6 +161,30 @@ class EdgeStore(VectorStore):
         if self.schema() is None:
             return 0
         return int(self._open(None).count(q.CountRequest(exact=True, filter=edge_filter(where))))
+
+    def search(self, queries: Sequence[ChannelQuery]) -> list[list[ScoredPoint]]:
+        import qdrant_edge as q
+
+        if self.schema() is None or not queries:
+            return [[] for _ in queries]
+        requests = []
+        for query in queries:
+            vector: Any = query.vector
+            if isinstance(vector, tuple):
+                vector = q.SparseVector(indices=vector[0], values=vector[1])
+            requests.append(
+                q.QueryRequest(
+                    limit=query.limit,
+                    query=q.Query.Nearest(vector, using=query.vector_name),
+                    filter=edge_filter(query.where),
+                    with_payload=True,
+                )
+            )
+        results = self._open(None).query_batch(q.QueryBatchRequest(requests))
+        return [
+            [ScoredPoint(str(p.id), float(p.score), dict(p.payload or {})) for p in ranked]
+            for ranked in results
+        ]
 
     def payloads(self, where: PointFilter, limit: int = 10_000) -> list[dict[str, Any]]:
         import qdrant_edge as q

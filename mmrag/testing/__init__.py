@@ -40,19 +40,20 @@ class FakeTextEmbedder(TextEmbedder):
 
 
 class FakeImageEmbedder(ImageEmbedder):
-    """Images by mean colour and size; texts by hashed words. Same space, no meaning."""
+    """Images by a centred 4x4 colour thumbnail (the same picture scores 1.0, different
+    pictures less); texts by hashed words. One space, no cross-modal meaning."""
 
-    def __init__(self, *, dimension: int = 16, batch_size: int = 8) -> None:
+    dimension = 48
+
+    def __init__(self, *, batch_size: int = 8) -> None:
         super().__init__(model_id="fake-image", batch_size=batch_size)
-        self.dimension = dimension
 
     def _embed_image_batch(self, images: list[Image.Image]) -> np.ndarray:
         rows = []
         for image in images:
-            vector = np.zeros(self.dimension, dtype=np.float32)
-            vector[:3] = ImageStat.Stat(image).mean[:3]
-            vector[3] = image.width / max(image.height, 1)
-            rows.append(vector + 1e-3)
+            thumbnail = np.asarray(image.convert("RGB").resize((4, 4)), dtype=np.float32)
+            vector = thumbnail.reshape(-1)  # [48]
+            rows.append(vector - vector.mean() + 1e-3)
         return np.stack(rows)
 
     def _embed_text_batch(self, texts: list[str]) -> np.ndarray:

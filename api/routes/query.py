@@ -1,0 +1,78 @@
+"""POST /v1/search and POST /v1/ask (JSON, or Server-Sent Events when streaming)."""
+
+from __future__ import annotations
+
+import json
+import logging
+from collections.abc import Iterator
+from typing import Any
+
+from fastapi import APIRouter
+from fastapi.sse import EventSourceResponse
+
+from api.deps import ServicesDep
+from api.errors import status_of
+from api.schemas import AskRequest, AskResponse, CitationOut, HitOut, SearchRequest, SearchResponse
+from mmrag.asking import AskEvent
+from mmrag.errors import InvalidRequestError, MmragError
+
+router = APIRouter(prefix="/v1", tags=["query"])
+logger = logging.getLogger("mmrag.api")
+
+
+@router.post("/search", response_model=SearchResponse)
+def search(body: SearchRequest, services: ServicesDep) -> SearchResponse:
+    """Ranked hits from every channel (dense text, BM25, captions, SigLIP pixels), fused."""
+    query = body.query.strip()
+    if not query:
+        raise InvalidRequestError("the query is empty")
+    if len(query) > services.settings.api.max_question_chars:
+        raise InvalidRequestError(
+            f"the query has {len(query)} characters; the limit is "
+            f"{services.settings.api.max_question_chars}"
+        )
+    result = services.retriever.search(
+        query, limit=body.limit, filters=body.filters.to_library(), channels=body.channels
+    )
+    return SearchResponse(hits=[HitOut.of(hit) for hit in result.hits], timings=result.timings)
+
+
+@router.post(
+    "/ask", response_model=AskResponse, responses={200: {"content": {"text/event-stream": {}}}}
+)
+def ask(body: AskRequest, services: ServicesDep) -> Any:
+    """Answer from retrieved text and images with citations; ``stream`` sends events."""
+    filters = body.filters.to_library()
+    if not body.stream:
+        return AskResponse.of(services.asker.ask(body.question, filters=filters))
+    events = services.asker.events(body.question, filters=filters)
+    first = next(events)  # a bad question fails here, with a proper status, not mid-stream
+    return EventSourceResponse(_sse(first, events))
+
+
+def _sse(first: AskEvent, rest: Iterator[AskEvent]) -> Iterator[bytes]:
+    """Frames ``event: <kind>`` / ``data: <json>``; a failure mid-answer becomes an
+    ``error`` event (the status line has already been sent)."""
+    try:
+        yield _frame(first.kind, _payload(first))
+        for event in rest:
+            yield _frame(event.kind, _payload(event))
+    except MmragError as exc:
+        status, kind = status_of(exc)
+        logger.warning("streamed answer failed: %s", exc)
+        yield _frame("error", {"error": {"type": kind, "message": str(exc), "status": status}})
+
+
+def _frame(event: str, data: Any) -> bytes:
+    return f"event: {event}\ndata: {json.dumps(data, ensure_ascii=False)}\n\n".encode()
+
+
+def _payload(event: AskEvent) -> Any:
+    if event.kind == "retrieval":
+        return {"hits": [HitOut.of(hit).model_dump() for hit in event.data]}
+    if event.kind == "token":
+        return {"text": event.data}
+    if event.kind == "citation":
+        return CitationOut.of(event.data).model_dump()
+    answer = AskResponse.of(event.data)
+    return {"answer": answer.answer, "abstained": answer.abstained, "timings": answer.timings}

@@ -1,0 +1,163 @@
+"""Ask: retrieve, decide whether the evidence can support an answer, let the answerer
+look at the top text and images, and map its [n] markers to citations.
+
+`Asker.events` yields, in order: one ``retrieval`` event (the hits), ``token`` events
+(the answer as it is written), one ``citation`` event per cited source, and a final
+``done`` event carrying the whole `Answer` with timings.
+"""
+
+from __future__ import annotations
+
+import re
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from PIL import Image
+
+from mmrag.errors import InvalidRequestError
+from mmrag.models.base import Answerer, Source
+from mmrag.retrieval import Retriever, SearchFilters
+from mmrag.settings import AnswererSettings
+from mmrag.types import Answer, Citation, Hit
+
+MARKER = re.compile(r"\[(\d{1,3})\]")
+DENSE_CHANNELS = ("text", "caption")
+
+
+@dataclass(frozen=True)
+class AskEvent:
+    kind: str  # retrieval | token | citation | done
+    data: Any  # list[Hit] | str | Citation | Answer
+
+
+def support(hits: list[Hit]) -> float | None:
+    """The best dense-text similarity among the hits; None when no dense channel ran."""
+    scores = [
+        score.score
+        for hit in hits
+        for channel, score in hit.channels.items()
+        if channel in DENSE_CHANNELS
+    ]
+    return max(scores) if scores else None
+
+
+def cite(text: str, sources: list[Source]) -> tuple[Citation, ...]:
+    """Citations for the valid [n] markers in the answer, in order of first mention."""
+    by_number = {source.number: source.hit for source in sources}
+    seen: dict[int, Citation] = {}
+    for match in MARKER.finditer(text):
+        number = int(match.group(1))
+        hit = by_number.get(number)
+        if hit is not None and number not in seen:
+            seen[number] = Citation(
+                marker=number,
+                document_id=hit.document_id,
+                source=hit.source,
+                page=hit.page,
+                kind=hit.kind,
+                text=hit.caption or hit.text if hit.is_image else hit.text,
+                bbox=hit.bbox,
+                image_id=hit.image_id,
+                image_path=hit.image_path,
+            )
+    return tuple(seen.values())
+
+
+class Asker:
+    def __init__(
+        self,
+        *,
+        retriever: Retriever,
+        answerer: Answerer,
+        settings: AnswererSettings,
+        data_dir: Path,
+        max_question_chars: int = 2000,
+    ) -> None:
+        self._retriever = retriever
+        self._answerer = answerer
+        self._settings = settings
+        self._data_dir = data_dir
+        self._max_question_chars = max_question_chars
+
+    def ask(self, question: str, *, filters: SearchFilters | None = None) -> Answer:
+        """The whole answer at once."""
+        for event in self.events(question, filters=filters):
+            if event.kind == "done":
+                answer: Answer = event.data
+                return answer
+        raise AssertionError("events() always ends with a done event")  # pragma: no cover
+
+    def events(self, question: str, *, filters: SearchFilters | None = None) -> Iterator[AskEvent]:
+        question = self._check(question)
+        started = time.perf_counter()
+        hits = self._retriever.search(
+            question, limit=self._settings.max_sources, filters=filters
+        ).hits
+        retrieved = time.perf_counter()
+        yield AskEvent("retrieval", hits)
+        best = support(hits)
+        if not hits or (best is not None and best < self._settings.min_support):
+            text, sources = self._settings.abstain_message, []
+            yield AskEvent("token", text)
+        else:
+            sources = self._sources(hits)
+            pieces = []
+            for piece in self._answerer.stream(question, sources):
+                pieces.append(piece)
+                yield AskEvent("token", piece)
+            text = "".join(pieces).strip()
+        citations = cite(text, sources)
+        for citation in citations:
+            yield AskEvent("citation", citation)
+        finished = time.perf_counter()
+        timings = {
+            "retrieval_s": retrieved - started,
+            "generation_s": finished - retrieved,
+            "total_s": finished - started,
+        }
+        yield AskEvent(
+            "done",
+            Answer(
+                question=question,
+                text=text,
+                citations=citations,
+                sources=tuple(s.hit for s in sources),
+                abstained=not sources,
+                timings=timings,
+            ),
+        )
+
+    def _check(self, question: str) -> str:
+        question = question.strip()
+        if not question:
+            raise InvalidRequestError("the question is empty")
+        if len(question) > self._max_question_chars:
+            raise InvalidRequestError(
+                f"the question has {len(question)} characters; the limit is "
+                f"{self._max_question_chars} (api.max_question_chars)"
+            )
+        return question
+
+    def _sources(self, hits: list[Hit]) -> list[Source]:
+        """Number the hits; the best ``max_images`` image hits carry their pixels."""
+        sources, images = [], 0
+        for number, hit in enumerate(hits, start=1):
+            image = None
+            if hit.image_path and images < self._settings.max_images:
+                image = self._load(hit.image_path)
+                images += image is not None
+            sources.append(Source(number=number, hit=hit, image=image))
+        return sources
+
+    def _load(self, relative: str) -> Image.Image | None:
+        path = self._data_dir / relative
+        if not path.is_file():
+            return None  # deleted meanwhile: the text still stands
+        with Image.open(path) as image:
+            copy = image.convert("RGB")
+        side = self._settings.image_max_side
+        copy.thumbnail((side, side))  # bounds the image tokens the VLM spends
+        return copy

@@ -1,0 +1,83 @@
+"""Fusing ranked lists from several channels: pure functions, new objects out.
+
+Weighted reciprocal-rank fusion: a point ranked r (1-based) by a channel of weight w
+earns w / (k + r); its fused score is the sum over channels. Ranks, not raw scores,
+are combined, because cosine similarities of MiniLM, BM25 sums and SigLIP logits live
+on unrelated scales.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+
+from mmrag.store import ScoredPoint
+from mmrag.types import ChannelScore
+
+
+@dataclass(frozen=True)
+class Fused:
+    point_id: str
+    score: float
+    payload: dict
+    channels: dict[str, ChannelScore] = field(default_factory=dict)
+
+
+def reciprocal_rank_fusion(
+    rankings: Mapping[str, Sequence[ScoredPoint]],
+    weights: Mapping[str, float],
+    k: int = 60,
+) -> list[Fused]:
+    """Fuse per-channel rankings; ties are broken by the best single-channel rank."""
+    scores: dict[str, float] = {}
+    payloads: dict[str, dict] = {}
+    channels: dict[str, dict[str, ChannelScore]] = {}
+    for channel, ranked in rankings.items():
+        weight = weights.get(channel, 1.0)
+        for rank, point in enumerate(ranked, start=1):
+            scores[point.point_id] = scores.get(point.point_id, 0.0) + weight / (k + rank)
+            payloads.setdefault(point.point_id, point.payload)
+            channels.setdefault(point.point_id, {})[channel] = ChannelScore(rank, point.score)
+
+    def order(point_id: str) -> tuple[float, int]:
+        best_rank = min(score.rank for score in channels[point_id].values())
+        return (-scores[point_id], best_rank)
+
+    return [
+        Fused(point_id, scores[point_id], payloads[point_id], channels[point_id])
+        for point_id in sorted(scores, key=order)
+    ]
+
+
+def _inside(inner: Sequence[float], outer: Sequence[float], slack: float = 2.0) -> bool:
+    return (inner[0] >= outer[0] - slack and inner[1] >= outer[1] - slack
+            and inner[2] <= outer[2] + slack and inner[3] <= outer[3] + slack)
+
+
+def merge_regions(fused: Sequence[Fused]) -> list[Fused]:
+    """Fold text hits lying inside an image's box (OCR lines of a picture, labels of a
+    figure) into that image's hit: one region, one hit, channel evidence combined.
+
+    Page renders are not merge targets: their text chunks keep their own boxes.
+    """
+    images = [f for f in fused if f.payload.get("kind") == "image" and f.payload.get("bbox")]
+    merged: dict[str, Fused] = {f.point_id: f for f in fused}
+    for item in fused:
+        box = item.payload.get("bbox")
+        if item.payload.get("kind") not in ("text", "table") or not box:
+            continue
+        target = next((image for image in images
+                       if image.payload["document_id"] == item.payload["document_id"]
+                       and image.payload.get("page") == item.payload.get("page")
+                       and _inside(box, image.payload["bbox"])), None)
+        if target is None:
+            continue
+        current = merged[target.point_id]
+        channels = dict(current.channels)
+        for name, score in item.channels.items():
+            if name not in channels or score.rank < channels[name].rank:
+                channels[name] = score
+        merged[target.point_id] = Fused(current.point_id, current.score + item.score,
+                                        current.payload, channels)
+        del merged[item.point_id]
+    return sorted(merged.values(), key=lambda f: -f.score)

@@ -1,0 +1,150 @@
+"""Retrieval channels and fusion on a generated corpus whose answers are known.
+
+Real MiniLM (the offline text embedder), real OCR captions, and a fake pixel model.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from PIL import Image
+
+from mmrag.errors import InvalidRequestError
+from mmrag.fusion import reciprocal_rank_fusion
+from mmrag.retrieval import SearchFilters
+from mmrag.services import Services, build_services
+from mmrag.settings import Settings
+from mmrag.store import ScoredPoint
+from mmrag.testing import FakeImageEmbedder
+from mmrag.testing.documents import CHART_LABELS, FACTS, GeneratedCorpus
+from mmrag.types import ElementKind
+
+
+@pytest.fixture(scope="module")
+def indexed(corpus: GeneratedCorpus, tmp_path_factory: pytest.TempPathFactory
+            ) -> Iterator[Services]:
+    settings = Settings(data_dir=tmp_path_factory.mktemp("retrieval"), profile="offline")
+    services = build_services(settings, image_embedder=FakeImageEmbedder())
+    results = services.ingestor.ingest(sorted(corpus.good.values()))
+    assert {r.outcome for r in results} == {"indexed"}
+    yield services
+    services.close()
+
+
+def sources(hits: list) -> list[str]:  # type: ignore[type-arg]
+    return [Path(hit.source).name for hit in hits]
+
+
+def test_dense_text_channel_finds_a_paraphrase(indexed: Services) -> None:
+    result = indexed.retriever.search("How many megawatts does the turbine generate?",
+                                      channels=["text"])
+    top = result.hits[0]
+    assert sources(result.hits)[0] == "report.pdf" and "42 megawatts" in top.text
+    assert set(top.channels) == {"text"} and top.kind in (ElementKind.TEXT, ElementKind.TABLE)
+
+
+def test_sparse_channel_matches_rare_terms(indexed: Services) -> None:
+    result = indexed.retriever.search("Juniper 9000", channels=["sparse"])
+    assert sources(result.hits)[0] == "plain.txt"
+    assert result.hits[0].channels["sparse"].score > 0
+
+
+def test_chart_only_answer_is_found_through_its_caption(indexed: Services,
+                                                        corpus: GeneratedCorpus) -> None:
+    label = CHART_LABELS["docx"]  # printed inside the chart picture, nowhere in the text
+    memo = indexed.store.payloads(indexed_filter(indexed, corpus.good["docx"]))
+    assert not any(label in p["text"] for p in memo if p["kind"] == "text")
+
+    result = indexed.retriever.search(f"Which chart is labelled {label}?")
+
+    top = result.hits[0]
+    assert top.is_image and sources([top]) == ["memo.docx"] and label in top.text.upper()
+    assert {"caption", "sparse"} <= set(top.channels)
+    assert (indexed.settings.data_dir / (top.image_path or "")).is_file()
+
+
+def indexed_filter(services: Services, path: Path):  # type: ignore[no-untyped-def]
+    from mmrag.pipeline import document_id_for
+    from mmrag.store import PointFilter
+
+    return PointFilter(match={"document_id": document_id_for("default", path)})
+
+
+def test_pixel_channel_searches_only_images(indexed: Services) -> None:
+    result = indexed.retriever.search("bar chart", channels=["image"])
+    assert result.hits and all(hit.is_image for hit in result.hits)
+    assert set(result.per_channel) == {"image"}
+
+
+def test_image_query_finds_the_same_image(indexed: Services, corpus: GeneratedCorpus) -> None:
+    with Image.open(corpus.good["jpeg"]) as photo:
+        result = indexed.retriever.search_image(photo.convert("RGB"), limit=3)
+    assert sources(result.hits)[0] == "photo.jpg" and result.hits[0].is_image
+    assert "image" in result.hits[0].channels
+
+
+def test_fusion_reports_every_channel_and_honours_filters(indexed: Services,
+                                                          corpus: GeneratedCorpus) -> None:
+    result = indexed.retriever.search(FACTS["pdf"], limit=5)
+    assert set(result.per_channel) == {"text", "sparse", "caption", "image"}
+    assert result.hits[0].score >= result.hits[-1].score
+
+    pdf_id = indexed_filter(indexed, corpus.good["pdf"]).match["document_id"]
+    page_two = indexed.retriever.search("Zephyr", filters=SearchFilters(
+        document_ids=(pdf_id,), page_from=2, page_to=2))
+    assert page_two.hits and all(h.document_id == pdf_id and h.page == 2 for h in page_two.hits)
+    images = indexed.retriever.search("chart", filters=SearchFilters(kinds=("image",)))
+    assert images.hits and all(h.kind is ElementKind.IMAGE for h in images.hits)
+
+
+def test_bad_search_requests_are_clear(indexed: Services) -> None:
+    with pytest.raises(InvalidRequestError, match="kinds"):
+        indexed.retriever.search("x", filters=SearchFilters(kinds=("video",)))
+    with pytest.raises(InvalidRequestError, match="channels"):
+        indexed.retriever.search("x", channels=["telepathy"])
+
+
+def test_text_only_corpus_works_without_pixels(tmp_path: Path, corpus: GeneratedCorpus) -> None:
+    services = build_services(Settings(data_dir=tmp_path, profile="offline"))
+    services.ingestor.ingest([corpus.good["text"]])
+    result = services.retriever.search("How many maps are in the library?")
+    assert sources(result.hits)[0] == "plain.txt"
+    assert "image" not in result.per_channel
+    services.close()
+
+
+def test_weighted_rrf_is_a_pure_function() -> None:
+    def ranked(*ids: str) -> list[ScoredPoint]:
+        return [ScoredPoint(i, 1.0 / (n + 1), {"id": i}) for n, i in enumerate(ids)]
+
+    rankings = {"a": ranked("x", "y", "z"), "b": ranked("y", "x")}
+    equal = reciprocal_rank_fusion(rankings, {"a": 1.0, "b": 1.0}, k=1)
+    skewed = reciprocal_rank_fusion(rankings, {"a": 1.0, "b": 3.0}, k=1)
+
+    assert [f.point_id for f in equal] == ["x", "y", "z"]  # tie broken by best rank... x first
+    assert equal[0].score == pytest.approx(1 / 2 + 1 / 3)
+    assert [f.point_id for f in skewed] == ["y", "x", "z"]
+    assert skewed[0].channels["b"].rank == 1 and skewed[0].channels["a"].rank == 2
+    assert rankings["a"][0].point_id == "x"  # inputs untouched
+
+
+def test_text_inside_an_image_merges_into_the_image_hit() -> None:
+    from mmrag.fusion import Fused, merge_regions
+    from mmrag.types import ChannelScore
+
+    def fused(point: str, kind: str, bbox: list[float], score: float, channel: str) -> Fused:
+        payload = {"document_id": "d", "page": 1, "kind": kind, "bbox": bbox}
+        return Fused(point, score, payload, {channel: ChannelScore(1, 0.5)})
+
+    figure = fused("img", "image", [100, 100, 300, 300], 0.02, "caption")
+    label = fused("label", "text", [120, 110, 200, 130], 0.03, "text")
+    outside = fused("para", "text", [100, 400, 300, 420], 0.01, "text")
+    page = fused("page", "page", [0, 0, 612, 792], 0.005, "image")
+
+    merged = merge_regions([label, figure, outside, page])
+
+    assert [f.point_id for f in merged] == ["img", "para", "page"]
+    assert merged[0].score == pytest.approx(0.05)
+    assert set(merged[0].channels) == {"caption", "text"}
