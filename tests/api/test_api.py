@@ -1,0 +1,196 @@
+"""The HTTP service end to end: real offline models, the embedded store, TestClient."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator
+from pathlib import Path
+
+import httpx
+import pytest
+from fastapi.testclient import TestClient
+
+from api.app import create_app
+from mmrag.models.answerers import OpenAIAnswerer
+from mmrag.services import build_services
+from mmrag.settings import AnswererSettings, Settings
+from mmrag.testing.documents import FACTS, GeneratedCorpus
+
+
+def make_client(settings: Settings, **parts: object) -> TestClient:
+    services = build_services(settings, **parts) if parts else None
+    return TestClient(create_app(settings, services=services))
+
+
+@pytest.fixture(scope="module")
+def client(tmp_path_factory: pytest.TempPathFactory) -> Iterator[TestClient]:
+    settings = Settings(data_dir=tmp_path_factory.mktemp("api"), profile="offline")
+    with make_client(settings) as test_client:
+        yield test_client
+
+
+def upload(client: TestClient, *paths: Path) -> list[dict]:
+    files = [("files", (path.name, path.read_bytes())) for path in paths]
+    response = client.post("/v1/documents", files=files)
+    assert response.status_code == 202, response.text
+    client.app.state.queue.join()  # type: ignore[attr-defined]
+    return response.json()["documents"]
+
+
+@pytest.fixture(scope="module")
+def uploaded(client: TestClient, corpus: GeneratedCorpus) -> dict[str, str]:
+    names = ("pdf", "docx", "text", "png")
+    documents = upload(client, *(corpus.good[name] for name in names))
+    return {name: doc["id"] for name, doc in zip(names, documents, strict=True)}
+
+
+def error_of(response: httpx.Response, status: int) -> dict:
+    assert response.status_code == status, response.text
+    body = response.json()["error"]
+    assert body["message"] and "Traceback" not in response.text
+    return body
+
+
+def test_upload_status_search_image_delete(client: TestClient, uploaded: dict[str, str]) -> None:
+    document = client.get(f"/v1/documents/{uploaded['pdf']}").json()
+    assert document["status"] == "indexed" and document["pages"] == 2
+    listed = {d["id"] for d in client.get("/v1/documents").json()["documents"]}
+    assert set(uploaded.values()) <= listed
+
+    hits = client.post("/v1/search", json={"query": "Zephyr turbine megawatts"}).json()["hits"]
+    assert hits[0]["document_id"] == uploaded["pdf"] and "42 megawatts" in hits[0]["text"]
+
+    images = client.post("/v1/search", json={"query": "chart",
+                                             "filters": {"kinds": ["image"]}}).json()["hits"]
+    image = client.get(images[0]["image_url"])
+    assert image.status_code == 200 and image.content.startswith(b"\x89PNG")
+
+    assert client.delete(f"/v1/documents/{uploaded['png']}").status_code == 200
+    error_of(client.get(f"/v1/documents/{uploaded['png']}"), 404)
+
+
+def test_unchanged_reupload_is_recognised(client: TestClient, uploaded: dict[str, str],
+                                          corpus: GeneratedCorpus) -> None:
+    (again,) = upload(client, corpus.good["text"])
+    assert again == {"id": uploaded["text"], "filename": "plain.txt", "status": "indexed"}
+
+
+def test_corrupt_upload_is_accepted_then_fails_with_reason(client: TestClient,
+                                                            corpus: GeneratedCorpus) -> None:
+    (document,) = upload(client, corpus.bad["encrypted_pdf"])
+    status = client.get(f"/v1/documents/{document['id']}").json()
+    assert status["status"] == "failed" and "password" in status["error"]
+
+
+def test_ask_answers_with_citations(client: TestClient, uploaded: dict[str, str]) -> None:
+    body = client.post("/v1/ask", json={"question": "How often are Zephyr blades inspected?"})
+    answer = body.json()
+    assert body.status_code == 200 and not answer["abstained"] and "90 days" in answer["answer"]
+    citation = answer["citations"][0]
+    assert f"[{citation['marker']}]" in answer["answer"]
+    assert citation["document_id"] == uploaded["pdf"] and citation["page"] == 2
+
+
+def test_ask_abstains_without_evidence(client: TestClient, uploaded: dict[str, str]) -> None:
+    answer = client.post("/v1/ask", json={"question": "Who won the 1998 football world cup?"})
+    assert answer.json()["abstained"] is True and answer.json()["citations"] == []
+
+
+def test_streaming_ask_sends_typed_events_in_order(client: TestClient,
+                                                   uploaded: dict[str, str]) -> None:
+    question = {"question": FACTS["docx"].replace("requires", "needs how many"), "stream": True}
+    with client.stream("POST", "/v1/ask", json=question) as response:
+        assert response.headers["content-type"].startswith("text/event-stream")
+        events = [line.removeprefix("event: ") for line in response.iter_lines()
+                  if line.startswith("event: ")]
+    assert events[0] == "retrieval" and events[-1] == "done"
+    tokens = [i for i, e in enumerate(events) if e == "token"]
+    citations = [i for i, e in enumerate(events) if e == "citation"]
+    assert tokens and citations and max(tokens) < min(citations)
+
+
+@pytest.mark.parametrize("body, status", [
+    ({"question": ""}, 400),
+    ({"question": "   "}, 400),
+    ({"question": "why " * 1000}, 400),
+    ({"question": "x", "filters": {"kinds": ["video"]}}, 400),
+    ({"question": 42}, 422),
+    ({}, 422),
+])
+def test_bad_questions(client: TestClient, body: dict, status: int) -> None:
+    error_of(client.post("/v1/ask", json=body), status)
+
+
+def test_malformed_json_and_unknown_ids(client: TestClient) -> None:
+    response = client.post("/v1/search", content=b"{not json",
+                           headers={"content-type": "application/json"})
+    assert error_of(response, 422)["type"] == "validation"
+    error_of(client.get("/v1/documents/nope"), 404)
+    error_of(client.delete("/v1/documents/nope"), 404)
+    error_of(client.get("/v1/images/" + "0" * 64), 404)
+    error_of(client.get("/v1/images/../../etc/passwd"), 404)
+
+
+def test_unsupported_and_oversized_uploads(client: TestClient, corpus: GeneratedCorpus,
+                                           tmp_path: Path) -> None:
+    unsupported = client.post("/v1/documents", files=[
+        ("files", ("archive.xyz", corpus.bad["unsupported"].read_bytes()))])
+    assert error_of(unsupported, 415)["type"] == "unsupported_file"
+
+    settings = Settings(data_dir=tmp_path, profile="offline", api={"max_upload_mb": 0.001})
+    with make_client(settings) as small:
+        big = small.post("/v1/documents", files=[("files", ("big.txt", b"word " * 1000))])
+        assert error_of(big, 413)["type"] == "too_large"
+
+
+def test_api_keys(tmp_path: Path) -> None:
+    settings = Settings(data_dir=tmp_path, profile="offline", api={"api_keys": ["s3cret"]})
+    with make_client(settings) as locked:
+        missing = locked.post("/v1/search", json={"query": "x"})
+        assert error_of(missing, 401)["message"] == "missing API key"
+        assert missing.headers["www-authenticate"] == "Bearer"
+        wrong = locked.post("/v1/search", json={"query": "x"},
+                            headers={"Authorization": "Bearer nope"})
+        assert error_of(wrong, 401)["message"] == "invalid API key"
+        right = locked.post("/v1/search", json={"query": "x"},
+                            headers={"Authorization": "Bearer s3cret"})
+        assert right.status_code == 200
+        assert locked.get("/healthz").status_code == 200  # probes stay open
+
+
+def failing_answerer(error: Exception) -> OpenAIAnswerer:
+    def handle(request: httpx.Request) -> httpx.Response:
+        raise error
+
+    client = httpx.Client(base_url="http://vlm.test/v1", transport=httpx.MockTransport(handle))
+    return OpenAIAnswerer(client=client, settings=AnswererSettings(model="served-vlm"))
+
+
+@pytest.mark.parametrize("error, status", [
+    (httpx.ConnectError("connection refused"), 502),
+    (httpx.ReadTimeout("timed out"), 504),
+])
+def test_vlm_down_or_slow(tmp_path: Path, corpus: GeneratedCorpus, error: Exception,
+                          status: int) -> None:
+    settings = Settings(data_dir=tmp_path, profile="offline")
+    with make_client(settings, answerer=failing_answerer(error)) as client:
+        upload(client, corpus.good["text"])
+        question = {"question": "How many maps does the Juniper library hold?"}
+        error_of(client.post("/v1/ask", json=question), status)
+        with client.stream("POST", "/v1/ask", json={**question, "stream": True}) as response:
+            lines = list(response.iter_lines())
+        assert "event: error" in lines
+        failure = json.loads(lines[lines.index("event: error") + 1].removeprefix("data: "))
+        assert failure["error"]["status"] == status
+        assert client.get("/healthz").json() == {"status": "ok"}  # still up
+
+
+def test_health_ready_metrics_and_docs(client: TestClient, uploaded: dict[str, str]) -> None:
+    assert client.get("/healthz").json() == {"status": "ok"}
+    ready = client.get("/readyz").json()
+    assert ready["status"] == "ready" and ready["checks"]["store"] == "ok"
+    metrics = client.get("/metrics").text
+    assert 'mmrag_http_requests_total{method="POST",route="/v1/search",status="200"}' in metrics
+    assert 'mmrag_ingested_documents_total{outcome="indexed"}' in metrics
+    assert "/v1/ask" in client.get("/openapi.json").json()["paths"]
+    assert client.get("/docs").status_code == 200
