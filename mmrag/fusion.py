@@ -50,13 +50,19 @@ def reciprocal_rank_fusion(
 
 
 def _inside(inner: Sequence[float], outer: Sequence[float], slack: float = 2.0) -> bool:
-    return (inner[0] >= outer[0] - slack and inner[1] >= outer[1] - slack
-            and inner[2] <= outer[2] + slack and inner[3] <= outer[3] + slack)
+    return (
+        inner[0] >= outer[0] - slack
+        and inner[1] >= outer[1] - slack
+        and inner[2] <= outer[2] + slack
+        and inner[3] <= outer[3] + slack
+    )
 
 
-def merge_regions(fused: Sequence[Fused]) -> list[Fused]:
+def merge_regions(fused: Sequence[Fused], weights: Mapping[str, float], k: int = 60) -> list[Fused]:
     """Fold text hits lying inside an image's box (OCR lines of a picture, labels of a
-    figure) into that image's hit: one region, one hit, channel evidence combined.
+    figure) into that image's hit: one region, one hit. Per channel the better rank
+    counts, and ``text`` and ``caption`` (the same dense vector over the same words) count
+    as one, so a region is not credited twice for the same evidence.
 
     Page renders are not merge targets: their text chunks keep their own boxes.
     """
@@ -66,10 +72,16 @@ def merge_regions(fused: Sequence[Fused]) -> list[Fused]:
         box = item.payload.get("bbox")
         if item.payload.get("kind") not in ("text", "table") or not box:
             continue
-        target = next((image for image in images
-                       if image.payload["document_id"] == item.payload["document_id"]
-                       and image.payload.get("page") == item.payload.get("page")
-                       and _inside(box, image.payload["bbox"])), None)
+        target = next(
+            (
+                image
+                for image in images
+                if image.payload["document_id"] == item.payload["document_id"]
+                and image.payload.get("page") == item.payload.get("page")
+                and _inside(box, image.payload["bbox"])
+            ),
+            None,
+        )
         if target is None:
             continue
         current = merged[target.point_id]
@@ -77,7 +89,10 @@ def merge_regions(fused: Sequence[Fused]) -> list[Fused]:
         for name, score in item.channels.items():
             if name not in channels or score.rank < channels[name].rank:
                 channels[name] = score
-        merged[target.point_id] = Fused(current.point_id, current.score + item.score,
-                                        current.payload, channels)
+        if "text" in channels and "caption" in channels:
+            worse = "text" if channels["text"].rank > channels["caption"].rank else "caption"
+            del channels[worse]
+        score = sum(weights.get(name, 1.0) / (k + c.rank) for name, c in channels.items())
+        merged[target.point_id] = Fused(current.point_id, score, current.payload, channels)
         del merged[item.point_id]
     return sorted(merged.values(), key=lambda f: -f.score)

@@ -216,9 +216,8 @@ class Retriever:
             zip(active, self._store.search(queries), strict=True)
         )
         searched = time.perf_counter()
-        fused = merge_regions(
-            reciprocal_rank_fusion(rankings, self.settings.weights(), self.settings.rrf_k)
-        )
+        weights, k = self.settings.weights(), self.settings.rrf_k
+        fused = merge_regions(reciprocal_rank_fusion(rankings, weights, k), weights, k)
         hits = [self._hit(item) for item in fused[: limit or self.settings.limit]]
         per_channel = {
             c: [to_hit(p.point_id, p.score, p.payload) for p in ranked]

@@ -104,6 +104,9 @@ class RetrievalSettings(BaseModel):
     sparse_weight: float = Field(1.0, ge=0, description="BM25 over chunks and image texts")
     caption_weight: float = Field(1.0, ge=0, description="dense text over image captions/OCR")
     image_weight: float = Field(1.0, ge=0, description="SigLIP: query text against pixels")
+    min_dense_score: float = Field(
+        0.2, description="text and caption candidates below this cosine are noise, not evidence"
+    )
 
     def weights(self) -> dict[str, float]:
         return {

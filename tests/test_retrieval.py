@@ -23,8 +23,9 @@ from mmrag.types import ElementKind
 
 
 @pytest.fixture(scope="module")
-def indexed(corpus: GeneratedCorpus, tmp_path_factory: pytest.TempPathFactory
-            ) -> Iterator[Services]:
+def indexed(
+    corpus: GeneratedCorpus, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[Services]:
     settings = Settings(data_dir=tmp_path_factory.mktemp("retrieval"), profile="offline")
     services = build_services(settings, image_embedder=FakeImageEmbedder())
     results = services.ingestor.ingest(sorted(corpus.good.values()))
@@ -38,8 +39,9 @@ def sources(hits: list) -> list[str]:  # type: ignore[type-arg]
 
 
 def test_dense_text_channel_finds_a_paraphrase(indexed: Services) -> None:
-    result = indexed.retriever.search("How many megawatts does the turbine generate?",
-                                      channels=["text"])
+    result = indexed.retriever.search(
+        "How many megawatts does the turbine generate?", channels=["text"]
+    )
     top = result.hits[0]
     assert sources(result.hits)[0] == "report.pdf" and "42 megawatts" in top.text
     assert set(top.channels) == {"text"} and top.kind in (ElementKind.TEXT, ElementKind.TABLE)
@@ -51,8 +53,9 @@ def test_sparse_channel_matches_rare_terms(indexed: Services) -> None:
     assert result.hits[0].channels["sparse"].score > 0
 
 
-def test_chart_only_answer_is_found_through_its_caption(indexed: Services,
-                                                        corpus: GeneratedCorpus) -> None:
+def test_chart_only_answer_is_found_through_its_caption(
+    indexed: Services, corpus: GeneratedCorpus
+) -> None:
     label = CHART_LABELS["docx"]  # printed inside the chart picture, nowhere in the text
     memo = indexed.store.payloads(indexed_filter(indexed, corpus.good["docx"]))
     assert not any(label in p["text"] for p in memo if p["kind"] == "text")
@@ -85,15 +88,17 @@ def test_image_query_finds_the_same_image(indexed: Services, corpus: GeneratedCo
     assert "image" in result.hits[0].channels
 
 
-def test_fusion_reports_every_channel_and_honours_filters(indexed: Services,
-                                                          corpus: GeneratedCorpus) -> None:
+def test_fusion_reports_every_channel_and_honours_filters(
+    indexed: Services, corpus: GeneratedCorpus
+) -> None:
     result = indexed.retriever.search(FACTS["pdf"], limit=5)
     assert set(result.per_channel) == {"text", "sparse", "caption", "image"}
     assert result.hits[0].score >= result.hits[-1].score
 
     pdf_id = indexed_filter(indexed, corpus.good["pdf"]).match["document_id"]
-    page_two = indexed.retriever.search("Zephyr", filters=SearchFilters(
-        document_ids=(pdf_id,), page_from=2, page_to=2))
+    page_two = indexed.retriever.search(
+        "Zephyr", filters=SearchFilters(document_ids=(pdf_id,), page_from=2, page_to=2)
+    )
     assert page_two.hits and all(h.document_id == pdf_id and h.page == 2 for h in page_two.hits)
     images = indexed.retriever.search("chart", filters=SearchFilters(kinds=("image",)))
     assert images.hits and all(h.kind is ElementKind.IMAGE for h in images.hits)
@@ -143,8 +148,28 @@ def test_text_inside_an_image_merges_into_the_image_hit() -> None:
     outside = fused("para", "text", [100, 400, 300, 420], 0.01, "text")
     page = fused("page", "page", [0, 0, 612, 792], 0.005, "image")
 
-    merged = merge_regions([label, figure, outside, page])
+    label = Fused(
+        "label", 0.03, label.payload, {"text": ChannelScore(2, 0.5), "sparse": ChannelScore(1, 9.0)}
+    )
+
+    merged = merge_regions([label, figure, outside, page], {"caption": 1.0, "sparse": 2.0}, k=1)
 
     assert [f.point_id for f in merged] == ["img", "para", "page"]
-    assert merged[0].score == pytest.approx(0.05)
-    assert set(merged[0].channels) == {"caption", "text"}
+    # caption (rank 1) stands for the dense evidence; the label's text rank 2 is the same
+    assert set(merged[0].channels) == {"caption", "sparse"}
+    assert merged[0].score == pytest.approx(1.0 / 2 + 2.0 / 2)
+
+
+def test_langchain_retriever_returns_documents(indexed: Services) -> None:
+    from langchain_core.documents import Document
+
+    from mmrag.langchain import MmragRetriever
+
+    retriever = MmragRetriever(retriever=indexed.retriever, limit=3)
+    documents = retriever.invoke("How many megawatts does the Zephyr turbine produce?")
+
+    assert len(documents) == 3 and all(isinstance(d, Document) for d in documents)
+    top = documents[0]
+    assert "42 megawatts" in top.page_content
+    assert Path(top.metadata["source"]).name == "report.pdf" and top.metadata["page"] == 1
+    assert {"document_id", "kind", "bbox", "channels", "score"} <= set(top.metadata)

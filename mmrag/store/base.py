@@ -63,6 +63,7 @@ class ChannelQuery:
     vector: list[float] | tuple[list[int], list[float]]  # dense, or sparse (indices, values)
     limit: int
     where: PointFilter | None = None
+    score_threshold: float | None = None  # drop candidates scoring lower
 
 
 @dataclass(frozen=True)

@@ -215,6 +215,7 @@ class QdrantClientStore(VectorStore):
                     using=query.vector_name,
                     limit=query.limit,
                     filter=client_filter(query.where),
+                    score_threshold=query.score_threshold,
                     with_payload=True,
                 )
             )

@@ -177,6 +177,7 @@ class EdgeStore(VectorStore):
                     limit=query.limit,
                     query=q.Query.Nearest(vector, using=query.vector_name),
                     filter=edge_filter(query.where),
+                    score_threshold=query.score_threshold,
                     with_payload=True,
                 )
             )

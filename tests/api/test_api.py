@@ -60,8 +60,9 @@ def test_upload_status_search_image_delete(client: TestClient, uploaded: dict[st
     hits = client.post("/v1/search", json={"query": "Zephyr turbine megawatts"}).json()["hits"]
     assert hits[0]["document_id"] == uploaded["pdf"] and "42 megawatts" in hits[0]["text"]
 
-    images = client.post("/v1/search", json={"query": "chart",
-                                             "filters": {"kinds": ["image"]}}).json()["hits"]
+    images = client.post(
+        "/v1/search", json={"query": "chart", "filters": {"kinds": ["image"]}}
+    ).json()["hits"]
     image = client.get(images[0]["image_url"])
     assert image.status_code == 200 and image.content.startswith(b"\x89PNG")
 
@@ -69,14 +70,16 @@ def test_upload_status_search_image_delete(client: TestClient, uploaded: dict[st
     error_of(client.get(f"/v1/documents/{uploaded['png']}"), 404)
 
 
-def test_unchanged_reupload_is_recognised(client: TestClient, uploaded: dict[str, str],
-                                          corpus: GeneratedCorpus) -> None:
+def test_unchanged_reupload_is_recognised(
+    client: TestClient, uploaded: dict[str, str], corpus: GeneratedCorpus
+) -> None:
     (again,) = upload(client, corpus.good["text"])
     assert again == {"id": uploaded["text"], "filename": "plain.txt", "status": "indexed"}
 
 
-def test_corrupt_upload_is_accepted_then_fails_with_reason(client: TestClient,
-                                                            corpus: GeneratedCorpus) -> None:
+def test_corrupt_upload_is_accepted_then_fails_with_reason(
+    client: TestClient, corpus: GeneratedCorpus
+) -> None:
     (document,) = upload(client, corpus.bad["encrypted_pdf"])
     status = client.get(f"/v1/documents/{document['id']}").json()
     assert status["status"] == "failed" and "password" in status["error"]
@@ -96,34 +99,42 @@ def test_ask_abstains_without_evidence(client: TestClient, uploaded: dict[str, s
     assert answer.json()["abstained"] is True and answer.json()["citations"] == []
 
 
-def test_streaming_ask_sends_typed_events_in_order(client: TestClient,
-                                                   uploaded: dict[str, str]) -> None:
+def test_streaming_ask_sends_typed_events_in_order(
+    client: TestClient, uploaded: dict[str, str]
+) -> None:
     question = {"question": FACTS["docx"].replace("requires", "needs how many"), "stream": True}
     with client.stream("POST", "/v1/ask", json=question) as response:
         assert response.headers["content-type"].startswith("text/event-stream")
-        events = [line.removeprefix("event: ") for line in response.iter_lines()
-                  if line.startswith("event: ")]
+        events = [
+            line.removeprefix("event: ")
+            for line in response.iter_lines()
+            if line.startswith("event: ")
+        ]
     assert events[0] == "retrieval" and events[-1] == "done"
     tokens = [i for i, e in enumerate(events) if e == "token"]
     citations = [i for i, e in enumerate(events) if e == "citation"]
     assert tokens and citations and max(tokens) < min(citations)
 
 
-@pytest.mark.parametrize("body, status", [
-    ({"question": ""}, 400),
-    ({"question": "   "}, 400),
-    ({"question": "why " * 1000}, 400),
-    ({"question": "x", "filters": {"kinds": ["video"]}}, 400),
-    ({"question": 42}, 422),
-    ({}, 422),
-])
+@pytest.mark.parametrize(
+    "body, status",
+    [
+        ({"question": ""}, 400),
+        ({"question": "   "}, 400),
+        ({"question": "why " * 1000}, 400),
+        ({"question": "x", "filters": {"kinds": ["video"]}}, 400),
+        ({"question": 42}, 422),
+        ({}, 422),
+    ],
+)
 def test_bad_questions(client: TestClient, body: dict, status: int) -> None:
     error_of(client.post("/v1/ask", json=body), status)
 
 
 def test_malformed_json_and_unknown_ids(client: TestClient) -> None:
-    response = client.post("/v1/search", content=b"{not json",
-                           headers={"content-type": "application/json"})
+    response = client.post(
+        "/v1/search", content=b"{not json", headers={"content-type": "application/json"}
+    )
     assert error_of(response, 422)["type"] == "validation"
     error_of(client.get("/v1/documents/nope"), 404)
     error_of(client.delete("/v1/documents/nope"), 404)
@@ -131,10 +142,12 @@ def test_malformed_json_and_unknown_ids(client: TestClient) -> None:
     error_of(client.get("/v1/images/../../etc/passwd"), 404)
 
 
-def test_unsupported_and_oversized_uploads(client: TestClient, corpus: GeneratedCorpus,
-                                           tmp_path: Path) -> None:
-    unsupported = client.post("/v1/documents", files=[
-        ("files", ("archive.xyz", corpus.bad["unsupported"].read_bytes()))])
+def test_unsupported_and_oversized_uploads(
+    client: TestClient, corpus: GeneratedCorpus, tmp_path: Path
+) -> None:
+    unsupported = client.post(
+        "/v1/documents", files=[("files", ("archive.xyz", corpus.bad["unsupported"].read_bytes()))]
+    )
     assert error_of(unsupported, 415)["type"] == "unsupported_file"
 
     settings = Settings(data_dir=tmp_path, profile="offline", api={"max_upload_mb": 0.001})
@@ -149,11 +162,13 @@ def test_api_keys(tmp_path: Path) -> None:
         missing = locked.post("/v1/search", json={"query": "x"})
         assert error_of(missing, 401)["message"] == "missing API key"
         assert missing.headers["www-authenticate"] == "Bearer"
-        wrong = locked.post("/v1/search", json={"query": "x"},
-                            headers={"Authorization": "Bearer nope"})
+        wrong = locked.post(
+            "/v1/search", json={"query": "x"}, headers={"Authorization": "Bearer nope"}
+        )
         assert error_of(wrong, 401)["message"] == "invalid API key"
-        right = locked.post("/v1/search", json={"query": "x"},
-                            headers={"Authorization": "Bearer s3cret"})
+        right = locked.post(
+            "/v1/search", json={"query": "x"}, headers={"Authorization": "Bearer s3cret"}
+        )
         assert right.status_code == 200
         assert locked.get("/healthz").status_code == 200  # probes stay open
 
@@ -166,12 +181,16 @@ def failing_answerer(error: Exception) -> OpenAIAnswerer:
     return OpenAIAnswerer(client=client, settings=AnswererSettings(model="served-vlm"))
 
 
-@pytest.mark.parametrize("error, status", [
-    (httpx.ConnectError("connection refused"), 502),
-    (httpx.ReadTimeout("timed out"), 504),
-])
-def test_vlm_down_or_slow(tmp_path: Path, corpus: GeneratedCorpus, error: Exception,
-                          status: int) -> None:
+@pytest.mark.parametrize(
+    "error, status",
+    [
+        (httpx.ConnectError("connection refused"), 502),
+        (httpx.ReadTimeout("timed out"), 504),
+    ],
+)
+def test_vlm_down_or_slow(
+    tmp_path: Path, corpus: GeneratedCorpus, error: Exception, status: int
+) -> None:
     settings = Settings(data_dir=tmp_path, profile="offline")
     with make_client(settings, answerer=failing_answerer(error)) as client:
         upload(client, corpus.good["text"])

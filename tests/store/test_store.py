@@ -134,13 +134,19 @@ def test_search_runs_several_channels_in_one_call(store: VectorStore) -> None:
 
     store.upsert([make_point("a", 0), make_point("a", 1, image=True), make_point("b", 2)])
 
-    text, sparse, image, filtered = store.search([
-        ChannelQuery("text", [1.0, 1.0, 0.0, 0.5], limit=2),
-        ChannelQuery("sparse", ([42], [1.0]), limit=5),
-        ChannelQuery("image", [0.2, 0.1, 1.0], limit=5),
-        ChannelQuery("text", [1.0, 0.0, 0.0, 0.5], limit=5,
-                     where=PointFilter(match={"document_id": "a"}, ranges={"page": (2, None)})),
-    ])
+    text, sparse, image, filtered = store.search(
+        [
+            ChannelQuery("text", [1.0, 1.0, 0.0, 0.5], limit=2),
+            ChannelQuery("sparse", ([42], [1.0]), limit=5),
+            ChannelQuery("image", [0.2, 0.1, 1.0], limit=5),
+            ChannelQuery(
+                "text",
+                [1.0, 0.0, 0.0, 0.5],
+                limit=5,
+                where=PointFilter(match={"document_id": "a"}, ranges={"page": (2, None)}),
+            ),
+        ]
+    )
 
     assert [p.payload["text"] for p in text] == ["element 1", "element 2"]
     assert len(sparse) == 3 and all(p.score > 0 for p in sparse)
