@@ -86,13 +86,13 @@ def merge_regions(fused: Sequence[Fused], weights: Mapping[str, float], k: int =
             continue
         current = merged[target.point_id]
         channels = dict(current.channels)
-        for name, score in item.channels.items():
-            if name not in channels or score.rank < channels[name].rank:
-                channels[name] = score
+        for name, ranked in item.channels.items():
+            if name not in channels or ranked.rank < channels[name].rank:
+                channels[name] = ranked
         if "text" in channels and "caption" in channels:
             worse = "text" if channels["text"].rank > channels["caption"].rank else "caption"
             del channels[worse]
-        score = sum(weights.get(name, 1.0) / (k + c.rank) for name, c in channels.items())
-        merged[target.point_id] = Fused(current.point_id, score, current.payload, channels)
+        fused_score = sum(weights.get(name, 1.0) / (k + c.rank) for name, c in channels.items())
+        merged[target.point_id] = Fused(current.point_id, fused_score, current.payload, channels)
         del merged[item.point_id]
     return sorted(merged.values(), key=lambda f: -f.score)
