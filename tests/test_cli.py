@@ -156,3 +156,28 @@ def test_kill_9_mid_document_then_rerun_completes_without_duplicates(tmp_path: P
 
     assert rerun["outcome"] == "indexed"
     assert rerun["points"] == clean["points"] and rerun["chunks"] == clean["chunks"]
+
+
+def test_search_and_ask(corpus: GeneratedCorpus, tmp_path: Path) -> None:
+    mmrag("ingest", str(corpus.good["text"]), str(corpus.good["pdf"]), data_dir=tmp_path)
+
+    found = json.loads(
+        mmrag("search", "Juniper library maps", "--json", "--limit", "3", data_dir=tmp_path).stdout
+    )
+    assert Path(found["hits"][0]["source"]).name == "plain.txt" and len(found["hits"]) <= 3
+
+    answer = json.loads(
+        mmrag(
+            "ask", "How many maps does the Juniper library hold?", "--json", data_dir=tmp_path
+        ).stdout
+    )
+    assert "9000" in answer["answer"] and not answer["abstained"]
+    assert Path(answer["citations"][0]["source"]).name == "plain.txt"
+
+    streamed = mmrag("ask", "How often are the Zephyr blades inspected?", data_dir=tmp_path)
+    assert "90 days" in streamed.stdout and "report.pdf, page 2" in streamed.stdout
+
+    empty = mmrag("ask", "  ", data_dir=tmp_path, check=2)
+    assert "question is empty" in empty.stderr
+    bad_pages = mmrag("search", "x", "--pages", "two", data_dir=tmp_path, check=2)
+    assert "--pages" in bad_pages.stderr

@@ -9,11 +9,12 @@ from __future__ import annotations
 
 import hashlib
 import re
+from collections.abc import Iterator, Sequence
 
 import numpy as np
 from PIL import Image, ImageStat
 
-from mmrag.models.base import Captioner, ImageEmbedder, TextEmbedder
+from mmrag.models.base import Answerer, Captioner, ImageEmbedder, Source, TextEmbedder
 
 _WORD = re.compile(r"\w+")
 
@@ -79,4 +80,19 @@ class FakeCaptioner(Captioner):
         return captions
 
 
-__all__ = ["FakeCaptioner", "FakeImageEmbedder", "FakeTextEmbedder"]
+class FakeAnswerer(Answerer):
+    """Cites the first two sources in three pieces; records what it was shown."""
+
+    def __init__(self) -> None:
+        super().__init__(model_id="fake-answerer", batch_size=1)
+        self.calls: list[tuple[str, list[Source]]] = []
+
+    def stream(self, question: str, sources: Sequence[Source]) -> Iterator[str]:
+        self.calls.append((question, list(sources)))
+        numbers = [source.number for source in sources[:2]]
+        yield "According to the sources"
+        yield "".join(f" [{number}]" for number in numbers)
+        yield ", that is the answer."
+
+
+__all__ = ["FakeAnswerer", "FakeCaptioner", "FakeImageEmbedder", "FakeTextEmbedder"]
