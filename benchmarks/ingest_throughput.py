@@ -261,8 +261,10 @@ def write_corpus(target: Path, pages: int) -> list[Path]:
 
 def describe_corpus(files: list[Path], pages: int) -> str:
     kinds = sorted({f.suffix.lstrip(".") for f in files[1:]})
+    charts = pages // CHART_EVERY
     return (
-        f"{len(files)} files: a {pages}-page born-digital PDF ({pages // CHART_EVERY} charts) "
+        f"{len(files)} files: a {pages}-page born-digital PDF ({charts} chart"
+        f"{'' if charts == 1 else 's'}) "
         f"+ {len(files) - 1} good documents ({', '.join(kinds)})"
     )
 
@@ -285,6 +287,8 @@ class Result:
     seconds: float
     load_seconds: float
     captioned: int = 0  # images run through the captioner (cache misses)
+    generated_tokens: list[int] = field(default_factory=list)  # per VLM caption
+    load_average: float = 0.0  # 1-minute load average at the end: above ~cores = contention
     stages: dict[str, float] = field(default_factory=dict)
 
     def rate(self, count: int) -> float:
@@ -313,31 +317,64 @@ class StageClock:
         setattr(owner, method, timed)
 
 
-def instrument(services: Services) -> StageClock:
+def count_generated_tokens(model: Any, stop_ids: set[int], counts: list[int]) -> None:
+    """Shadow ``model.generate`` to append, per generated row, the new tokens before the
+    first end-of-sequence or padding token to ``counts``."""
+    original: Callable[..., Any] = model.generate
+
+    @functools.wraps(original)
+    def generate(*args: Any, **kwargs: Any) -> Any:
+        output = original(*args, **kwargs)  # [batch, prompt + new]
+        for row in output[:, kwargs["input_ids"].shape[1] :].tolist():
+            counts.append(next((i for i, t in enumerate(row) if t in stop_ids), len(row)))
+        return output
+
+    model.generate = generate
+
+
+def instrument(services: Services, generated: list[int]) -> StageClock:
+    """Time the model calls; a VLM captioner also reports its generated lengths."""
     clock = StageClock()
     clock.wrap(services.text_embedder, "embed_documents", "text embedding")
     if services.image_embedder is not None:
         clock.wrap(services.image_embedder, "embed_images", "image embedding")
-    if services.captioner is not None:
-        name = "OCR captions" if services.captioner.reads_text else "VLM captions"
-        clock.wrap(services.captioner, "caption", name)
+    captioner = services.captioner
+    if captioner is not None:
+        clock.wrap(captioner, "caption", "OCR captions" if captioner.reads_text else "VLM captions")
+    model = getattr(captioner, "_model", None)  # TransformersCaptioner's VLM (diagnostic)
+    if model is not None and hasattr(model, "generate"):
+        config = model.generation_config
+        eos = config.eos_token_id
+        stop_ids = {config.pad_token_id, *(eos if isinstance(eos, list) else [eos])} - {None}
+        count_generated_tokens(model, stop_ids, generated)
     return clock
 
 
-def settings_for(name: str, data_dir: Path, models: dict[str, Path]) -> Settings:
-    """The offline profile, plus the local SigLIP / SmolVLM directories the name asks for."""
+def settings_for(
+    name: str, data_dir: Path, models: dict[str, Path], precision: str | None
+) -> Settings:
+    """The offline profile, plus the local SigLIP / SmolVLM directories the name asks for;
+    ``precision`` (fp32, bf16, auto) for every model role, or the settings default."""
     from mmrag.settings import Settings
 
-    overrides: dict[str, Any] = {}
+    roles: dict[str, dict[str, Any]] = {"text_embedder": {}, "image_embedder": {}, "captioner": {}}
     if name in (SIGLIP, SMOLVLM):
-        overrides["image_embedder"] = {"backend": "siglip", "model": str(models[SIGLIP])}
+        roles["image_embedder"] = {"backend": "siglip", "model": str(models[SIGLIP])}
     if name == SMOLVLM:
-        overrides["captioner"] = {"backend": "transformers", "model": str(models[SMOLVLM])}
-    return Settings(profile="offline", data_dir=data_dir, **overrides)
+        roles["captioner"] = {"backend": "transformers", "model": str(models[SMOLVLM])}
+    if precision is not None:
+        for section in roles.values():
+            section["precision"] = precision
+    return Settings(profile="offline", data_dir=data_dir, **roles)
 
 
 def run_configuration(
-    name: str, files: list[Path], corpus: str, data_dir: Path, models: dict[str, Path]
+    name: str,
+    files: list[Path],
+    corpus: str,
+    data_dir: Path,
+    models: dict[str, Path],
+    precision: str | None,
 ) -> Result:
     """Load the models (timed apart), then time the ingest of ``files`` alone."""
     from mmrag.observe import LoggingObserver
@@ -345,13 +382,14 @@ def run_configuration(
 
     shutil.rmtree(data_dir, ignore_errors=True)  # no caption cache from an earlier run
     logger.info("%s: loading models", name)
-    with build_services(settings_for(name, data_dir, models)) as services:
+    with build_services(settings_for(name, data_dir, models, precision)) as services:
         started = time.perf_counter()
         ingestor = services.ingestor  # builds every model the ingest needs
         load_seconds = time.perf_counter() - started
         for note in services.profile.notes:
             logger.info("%s: %s", name, note)
-        clock = instrument(services)
+        generated: list[int] = []
+        clock = instrument(services, generated)
         logger.info("%s: ingesting %s", name, corpus)
         started = time.perf_counter()
         results = ingestor.ingest(files, LoggingObserver(), force=True)
@@ -370,6 +408,8 @@ def run_configuration(
         load_seconds=load_seconds,
         captioned=captioner.items_processed if captioner is not None else 0,
         stages=clock.seconds,
+        generated_tokens=generated,
+        load_average=os.getloadavg()[0],
     )
 
 
@@ -379,6 +419,8 @@ def run_configuration(
 def machine() -> dict[str, Any]:
     import torch
     import transformers
+
+    from mmrag.models.device import cpu_has_fast_bf16
 
     cpu = platform.processor() or "unknown"
     with open("/proc/cpuinfo", encoding="utf-8") as handle:
@@ -392,6 +434,7 @@ def machine() -> dict[str, Any]:
         "torch": torch.__version__,
         "transformers": transformers.__version__,
         "torch_threads": torch.get_num_threads(),
+        "cpu_bf16": cpu_has_fast_bf16(),
         "python": platform.python_version(),
     }
 
@@ -429,16 +472,33 @@ def stages_table(results: list[Result]) -> str:
     return "\n".join(rows)
 
 
-def print_report(results: list[Result], info: dict[str, Any], splitting: bool) -> None:
+def precision_used(precision: str | None) -> str:
+    """What the model roles ran in on the CPU, in words."""
+    from mmrag.models.device import use_cpu_autocast
+    from mmrag.settings import TextEmbedderSettings
+
+    setting = precision or TextEmbedderSettings().precision
+    mode = "bf16 autocast" if use_cpu_autocast("cpu", setting) else "fp32"
+    return f"precision={setting} -> {mode} compute, fp32 weights"
+
+
+def print_report(
+    results: list[Result], info: dict[str, Any], splitting: bool, precision: str | None
+) -> None:
+    bf16 = "with" if info["cpu_bf16"] else "without"
     print(
-        f"Machine: {info['cpu']}, {info['cores']} cores; torch {info['torch']} "
-        f"({info['torch_threads']} threads), transformers {info['transformers']}, "
-        f"Python {info['python']}; CPU only, fp32."
+        f"Machine: {info['cpu']}, {info['cores']} cores ({bf16} AVX512-BF16/AMX); torch "
+        f"{info['torch']} ({info['torch_threads']} threads), transformers "
+        f"{info['transformers']}, Python {info['python']}; CPU only; models "
+        f"{precision_used(precision)}."
     )
     print()
     for r in results:
         failed = f"; {r.failed} FAILED" if r.failed else ""
-        print(f"- {r.configuration}: {r.corpus}{failed}")
+        print(
+            f"- {r.configuration}: {r.corpus}{failed}; 1-min load average at the end "
+            f"{r.load_average:.1f} ({info['cores']} cores)"
+        )
     print()
     print(results_table(results))
     print()
@@ -451,14 +511,23 @@ def print_report(results: list[Result], info: dict[str, Any], splitting: bool) -
 
 
 def print_vlm_note(result: Result, splitting: bool) -> None:
+    from mmrag.settings import CaptionerSettings
+
+    limit = CaptionerSettings().max_new_tokens
     view = "2048 px, split into 512 px tiles + a global view" if splitting else "one 512 px view"
     per_image = result.stages.get("VLM captions", 0.0) / result.captioned
+    tokens = result.generated_tokens or [0]
+    ran_to_limit = (
+        "every caption ran to the limit: random weights do not emit end-of-sequence, "
+        "so this is the worst case for that setting"
+        if min(tokens) >= limit
+        else "some captions stopped early at end-of-sequence"
+    )
     print()
     print(
         f"{result.configuration}: {result.captioned} images captioned, {per_image:.1f} s each "
-        f"(images resized to {view}). SmolVLM has random weights and never emits "
-        "end-of-sequence, so every caption generates the full captioner.max_new_tokens "
-        "(96): the worst case for that setting."
+        f"(images resized to {view}). Generated tokens per caption: min {min(tokens)}, "
+        f"max {max(tokens)}, captioner.max_new_tokens {limit}: {ran_to_limit}."
     )
 
 
@@ -477,6 +546,12 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
         "--no-image-splitting",
         action="store_true",
         help="SmolVLM sees one 512 px view per image instead of 2048 px tiles",
+    )
+    parser.add_argument(
+        "--precision",
+        choices=("auto", "fp32", "bf16"),
+        help="precision of every model role (default: the settings default, auto: bf16 "
+        "autocast on CPUs with AVX512-BF16 or AMX, else fp32)",
     )
     parser.add_argument("--keep", type=Path, help="work here (kept) instead of a temp dir")
     return parser.parse_args(argv)
@@ -506,9 +581,9 @@ def run_all(arguments: argparse.Namespace, work: Path) -> list[Result]:
         if pages not in corpora:
             corpora[pages] = write_corpus(work / f"corpus-{pages}p", pages)
         files = corpora[pages]
-        result = run_configuration(
-            name, files, describe_corpus(files, pages), work / f"data-{name}", models
-        )
+        corpus = describe_corpus(files, pages)
+        data_dir = work / f"data-{name}"
+        result = run_configuration(name, files, corpus, data_dir, models, arguments.precision)
         if name == SMOLVLM and not splitting:
             result.configuration += " (no image splitting)"
         results.append(result)
@@ -531,11 +606,17 @@ def main(argv: list[str] | None = None) -> int:
         with tempfile.TemporaryDirectory(prefix="mmrag-bench-") as work:
             results = run_all(arguments, Path(work))
     info = machine()
-    print_report(results, info, not arguments.no_image_splitting)
+    print_report(results, info, not arguments.no_image_splitting, arguments.precision)
     total = time.perf_counter() - started
     print(f"\nTotal benchmark time (corpus, model builds, loads, ingests): {total:.0f} s")
     if arguments.json:
-        payload = {"machine": info, "total_seconds": total, "results": [asdict(r) for r in results]}
+        payload = {
+            "machine": info,
+            "precision": precision_used(arguments.precision),
+            "image_splitting": not arguments.no_image_splitting,
+            "total_seconds": total,
+            "results": [asdict(r) for r in results],
+        }
         arguments.json.write_text(json.dumps(payload, indent=2), encoding="utf-8")
     return 0
 

@@ -12,6 +12,7 @@ import typer
 
 from ingest import (  # noqa: F401  (they register subcommands)
     docs_commands,
+    eval_commands,
     ingest_commands,
     query_commands,
 )

@@ -23,7 +23,7 @@ from typing import Any
 from PIL import Image
 
 from mmrag.errors import InvalidRequestError
-from mmrag.fusion import Fused, merge_regions, reciprocal_rank_fusion
+from mmrag.fusion import merge_regions, reciprocal_rank_fusion
 from mmrag.models.base import Captioner, ImageEmbedder, TextEmbedder
 from mmrag.settings import RetrievalSettings
 from mmrag.sparse import SparseEncoder
@@ -76,8 +76,20 @@ class SearchFilters:
 @dataclass(frozen=True)
 class SearchResult:
     hits: list[Hit]
-    per_channel: dict[str, list[Hit]]  # each channel's own ranking, before fusion
+    rankings: dict[str, list[ScoredPoint]]  # each channel's own ranking, before fusion
     timings: dict[str, float]
+
+    @property
+    def per_channel(self) -> dict[str, list[Hit]]:
+        return {channel: [to_hit(p.point_id, p.score, p.payload) for p in ranked]
+                for channel, ranked in self.rankings.items()}
+
+
+def fuse(rankings: dict[str, list[ScoredPoint]], weights: dict[str, float], k: int,
+         limit: int) -> list[Hit]:
+    """Channel rankings to the final hits: weighted RRF, then regions merged."""
+    fused = merge_regions(reciprocal_rank_fusion(rankings, weights, k), weights, k)
+    return [to_hit(f.point_id, f.score, f.payload, f.channels) for f in fused[:limit]]
 
 
 def _narrow(where: PointFilter, kinds: list[str]) -> PointFilter:
@@ -216,20 +228,11 @@ class Retriever:
             zip(active, self._store.search(queries), strict=True)
         )
         searched = time.perf_counter()
-        weights, k = self.settings.weights(), self.settings.rrf_k
-        fused = merge_regions(reciprocal_rank_fusion(rankings, weights, k), weights, k)
-        hits = [self._hit(item) for item in fused[: limit or self.settings.limit]]
-        per_channel = {
-            c: [to_hit(p.point_id, p.score, p.payload) for p in ranked]
-            for c, ranked in rankings.items()
-        }
+        hits = fuse(rankings, self.settings.weights(), self.settings.rrf_k,
+                    limit or self.settings.limit)
         timings = {
             "embed_s": embedded - started,
             "search_s": searched - embedded,
             "total_s": time.perf_counter() - started,
         }
-        return SearchResult(hits=hits, per_channel=per_channel, timings=timings)
-
-    @staticmethod
-    def _hit(item: Fused) -> Hit:
-        return to_hit(item.point_id, item.score, item.payload, item.channels)
+        return SearchResult(hits=hits, rankings=rankings, timings=timings)
