@@ -81,12 +81,15 @@ class SearchResult:
 
     @property
     def per_channel(self) -> dict[str, list[Hit]]:
-        return {channel: [to_hit(p.point_id, p.score, p.payload) for p in ranked]
-                for channel, ranked in self.rankings.items()}
+        return {
+            channel: [to_hit(p.point_id, p.score, p.payload) for p in ranked]
+            for channel, ranked in self.rankings.items()
+        }
 
 
-def fuse(rankings: dict[str, list[ScoredPoint]], weights: dict[str, float], k: int,
-         limit: int) -> list[Hit]:
+def fuse(
+    rankings: dict[str, list[ScoredPoint]], weights: dict[str, float], k: int, limit: int
+) -> list[Hit]:
     """Channel rankings to the final hits: weighted RRF, then regions merged."""
     fused = merge_regions(reciprocal_rank_fusion(rankings, weights, k), weights, k)
     return [to_hit(f.point_id, f.score, f.payload, f.channels) for f in fused[:limit]]
@@ -228,8 +231,9 @@ class Retriever:
             zip(active, self._store.search(queries), strict=True)
         )
         searched = time.perf_counter()
-        hits = fuse(rankings, self.settings.weights(), self.settings.rrf_k,
-                    limit or self.settings.limit)
+        hits = fuse(
+            rankings, self.settings.weights(), self.settings.rrf_k, limit or self.settings.limit
+        )
         timings = {
             "embed_s": embedded - started,
             "search_s": searched - embedded,

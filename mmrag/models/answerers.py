@@ -12,12 +12,11 @@ import threading
 from collections.abc import Iterator, Sequence
 from typing import Any
 
-from mmrag.errors import ModelLoadError, ModelRuntimeError, ModelTimeoutError
+from mmrag.errors import ModelRuntimeError, ModelTimeoutError
 from mmrag.models.base import Answerer, Source
-from mmrag.models.captioners import image_data_url
-from mmrag.models.device import inference, preferred_dtype, resolve_device
-from mmrag.models.loading import loading
+from mmrag.models.device import inference
 from mmrag.models.registry import answerers
+from mmrag.models.vlm import image_data_url, load_transformers_vlm, openai_client
 from mmrag.settings import AnswererSettings, Settings
 
 INSTRUCTIONS = (
@@ -47,17 +46,13 @@ class TransformersAnswerer(Answerer):
 
     @classmethod
     def load(cls, settings: AnswererSettings) -> TransformersAnswerer:
-        with loading("answerer", settings.model, "answerer.model"):
-            from transformers import AutoModelForImageTextToText, AutoProcessor
-
-            device = resolve_device(settings.device)
-            processor = AutoProcessor.from_pretrained(settings.model)
-            model: Any = AutoModelForImageTextToText.from_pretrained(
-                settings.model, dtype=preferred_dtype(device)
-            )
-        return cls(
-            model=model.to(device).eval(), processor=processor, device=device, settings=settings
+        model, processor, device = load_transformers_vlm(
+            model=settings.model,
+            device=settings.device,
+            role="answerer",
+            setting="answerer.model",
         )
+        return cls(model=model, processor=processor, device=device, settings=settings)
 
     def stream(self, question: str, sources: Sequence[Source]) -> Iterator[str]:
         from transformers import TextIteratorStreamer
@@ -110,20 +105,13 @@ class OpenAIAnswerer(Answerer):
 
     @classmethod
     def load(cls, settings: AnswererSettings) -> OpenAIAnswerer:
-        import httpx
-
-        if not settings.base_url:
-            raise ModelLoadError(
-                role="answerer",
-                model=settings.model,
-                reason="no server URL",
-                fix="set answerer.base_url, e.g. http://localhost:8000/v1",
-            )
-        headers = {}
-        if settings.api_key is not None:
-            headers["Authorization"] = f"Bearer {settings.api_key.get_secret_value()}"
-        client = httpx.Client(
-            base_url=settings.base_url.rstrip("/"), headers=headers, timeout=settings.timeout_s
+        client = openai_client(
+            base_url=settings.base_url,
+            api_key=settings.api_key,
+            timeout_s=settings.timeout_s,
+            role="answerer",
+            model=settings.model,
+            setting_prefix="answerer",
         )
         return cls(client=client, settings=settings)
 

@@ -2,18 +2,16 @@
 
 from __future__ import annotations
 
-import base64
-import io
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
 from PIL import Image
 
-from mmrag.errors import ModelLoadError, ModelRuntimeError
+from mmrag.errors import ModelRuntimeError
 from mmrag.models.base import Captioner
-from mmrag.models.device import inference, preferred_dtype, resolve_device
-from mmrag.models.loading import loading
+from mmrag.models.device import inference
 from mmrag.models.registry import captioners
+from mmrag.models.vlm import image_data_url, load_transformers_vlm, openai_client
 from mmrag.ocr import ocr_text, require_tesseract
 from mmrag.settings import CaptionerSettings, Settings
 
@@ -40,17 +38,10 @@ class TransformersCaptioner(Captioner):
 
     @classmethod
     def load(cls, settings: CaptionerSettings) -> TransformersCaptioner:
-        with loading(ROLE, settings.model, SETTING):
-            from transformers import AutoModelForImageTextToText, AutoProcessor
-
-            device = resolve_device(settings.device)
-            processor = AutoProcessor.from_pretrained(settings.model)
-            model: Any = AutoModelForImageTextToText.from_pretrained(
-                settings.model, dtype=preferred_dtype(device)
-            )
-        return cls(
-            model=model.to(device).eval(), processor=processor, device=device, settings=settings
+        model, processor, device = load_transformers_vlm(
+            model=settings.model, device=settings.device, role=ROLE, setting=SETTING
         )
+        return cls(model=model, processor=processor, device=device, settings=settings)
 
     def _caption_batch(self, images: list[Image.Image]) -> list[str]:
 
@@ -74,12 +65,6 @@ class TransformersCaptioner(Captioner):
         return list(self._processor.batch_decode(new_tokens, skip_special_tokens=True))
 
 
-def image_data_url(image: Image.Image) -> str:
-    buffer = io.BytesIO()
-    image.save(buffer, format="PNG")
-    return "data:image/png;base64," + base64.b64encode(buffer.getvalue()).decode("ascii")
-
-
 class OpenAICaptioner(Captioner):
     """A VLM behind an OpenAI-compatible chat API (vLLM, Ollama, LM Studio, ...)."""
 
@@ -92,20 +77,13 @@ class OpenAICaptioner(Captioner):
 
     @classmethod
     def load(cls, settings: CaptionerSettings) -> OpenAICaptioner:
-        import httpx
-
-        if not settings.base_url:
-            raise ModelLoadError(
-                role=ROLE,
-                model=settings.model,
-                reason="no server URL given",
-                fix="set captioner.base_url, e.g. http://localhost:8000/v1",
-            )
-        headers = {}
-        if settings.api_key is not None:
-            headers["Authorization"] = f"Bearer {settings.api_key.get_secret_value()}"
-        client = httpx.Client(
-            base_url=settings.base_url.rstrip("/"), headers=headers, timeout=settings.timeout_s
+        client = openai_client(
+            base_url=settings.base_url,
+            api_key=settings.api_key,
+            timeout_s=settings.timeout_s,
+            role=ROLE,
+            model=settings.model,
+            setting_prefix="captioner",
         )
         return cls(client=client, settings=settings)
 
