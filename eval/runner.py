@@ -19,6 +19,7 @@ from typing import Any
 
 from eval.datasets import Dataset, Query
 from eval.metrics import hit_at_k, mrr_at_k, ndcg_at_k, recall_at_k
+from mmrag.errors import InvalidRequestError
 from mmrag.observe import IngestObserver
 from mmrag.retrieval import CHANNELS, fuse
 from mmrag.services import Services, build_services
@@ -89,8 +90,30 @@ def eval_settings(settings: Settings, dataset: Dataset) -> Settings:
     )
 
 
-def configurations(services: Services) -> dict[str, dict[str, float]]:
-    """Each available channel alone, each shipped fusion, and the configured default."""
+def parse_configuration(text: str) -> tuple[str, dict[str, float]]:
+    """``NAME=channel:weight,channel:weight`` (e.g. ``cap-half=text:1,sparse:1,caption:0.5``)."""
+    name, _, spec = text.partition("=")
+    weights: dict[str, float] = {}
+    try:
+        for part in spec.split(","):
+            channel, _, weight = part.partition(":")
+            weights[channel.strip()] = float(weight or 1.0)
+    except ValueError:
+        raise InvalidRequestError(f"configuration {text!r}: use NAME=channel:weight,...") from None
+    unknown = set(weights) - set(CHANNELS)
+    if not name or not spec or unknown:
+        raise InvalidRequestError(
+            f"configuration {text!r}: use NAME=channel:weight,... with channels from "
+            f"{', '.join(CHANNELS)}"
+        )
+    return name, weights
+
+
+def configurations(
+    services: Services, extra: dict[str, dict[str, float]] | None = None
+) -> dict[str, dict[str, float]]:
+    """Each available channel alone, each shipped fusion, the configured default, and any
+    ``extra`` weightings to try."""
     available = services.retriever.channels()
     chosen = {channel: {channel: 1.0} for channel in available}
     for name, weights in FUSIONS.items():
@@ -99,6 +122,8 @@ def configurations(services: Services) -> dict[str, dict[str, float]]:
             chosen[name] = usable
     default = {c: w for c, w in services.settings.retrieval.weights().items() if c in available}
     chosen["default"] = default
+    for name, weights in (extra or {}).items():
+        chosen[name] = {c: w for c, w in weights.items() if c in available}
     return chosen
 
 
@@ -150,6 +175,7 @@ def run_eval(
     limit: int | None = None,
     answers: bool = False,
     services: Services | None = None,
+    extra: dict[str, dict[str, float]] | None = None,
 ) -> EvalRun:
     """Ingest the corpus (reused when unchanged), then score every answerable query."""
     built = services or build_services(eval_settings(settings, dataset))
@@ -157,7 +183,7 @@ def run_eval(
         dataset=dataset,
         settings=built.settings,
         collection=built.settings.store.collection,
-        configurations=configurations(built),
+        configurations=configurations(built, extra),
     )
     started = time.perf_counter()
     results = built.ingestor.ingest(list(dataset.corpus), observer)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import sys
+from contextlib import nullcontext
 from pathlib import Path
 from typing import Annotated
 
@@ -27,35 +28,39 @@ def run(
     out: Annotated[Path, typer.Option(help="where report.json, report.md and plots go")],
     limit: Annotated[int | None, typer.Option(help="only the first N questions")] = None,
     answers: Annotated[bool, typer.Option(help="also evaluate answers (slow with a VLM)")] = False,
+    configuration: Annotated[
+        list[str] | None,
+        typer.Option(help="extra fusion to score, NAME=channel:weight,... (repeatable)"),
+    ] = None,
 ) -> None:
     """Ingest the dataset's corpus into its own collection (reused when unchanged), run
     every question, and score each channel, each fusion and the default."""
     from eval.datasets import load_dataset
     from eval.report import write_report
-    from eval.runner import eval_settings, run_eval
+    from eval.runner import eval_settings, parse_configuration, run_eval
     from ingest.progress import RichObserver
-    from mmrag.observe import LoggingObserver
+    from mmrag.observe import IngestObserver, LoggingObserver
     from mmrag.services import build_services
 
+    extra = dict(parse_configuration(text) for text in configuration or ())
     loaded = settings()
     data = load_dataset(dataset, cache=loaded.data_dir / "eval-cache")
     built = build_services(eval_settings(loaded, data))
     for note in built.profile.notes:
         errors.print(f"[cyan]note[/cyan] {note}", highlight=False, soft_wrap=True)
     with built:
-        if sys.stderr.isatty():
-            with RichObserver(errors, len(data.corpus)) as observer:
-                result = run_eval(
-                    data, loaded, observer=observer, limit=limit, answers=answers, services=built
-                )
-        else:
+        observer: IngestObserver = LoggingObserver()
+        with (
+            RichObserver(errors, len(data.corpus)) if sys.stderr.isatty() else nullcontext() as bar
+        ):
             result = run_eval(
                 data,
                 loaded,
-                observer=LoggingObserver(),
+                observer=bar or observer,
                 limit=limit,
                 answers=answers,
                 services=built,
+                extra=extra,
             )
     report = write_report(result, out)
     console.print((out / "report.md").read_text(), markup=False, highlight=False)

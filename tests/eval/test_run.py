@@ -79,3 +79,14 @@ def test_rerun_reuses_the_index_and_compare_shows_no_change(
     compared = mmrag("eval", "compare", str(report_dir), str(again), "--metric", "ndcg@5",
                      data_dir=root / "data")
     assert "+0.000" in compared.stdout and "ndcg@5" in compared.stdout
+
+
+def test_extra_configurations_are_parsed_and_validated() -> None:
+    from eval.runner import parse_configuration
+    from mmrag.errors import InvalidRequestError
+
+    assert parse_configuration("half=text:1,caption:0.5") == (
+        "half", {"text": 1.0, "caption": 0.5})
+    for bad in ("nothing", "x=telepathy:1", "x=text:lots", "=text:1"):
+        with pytest.raises(InvalidRequestError):
+            parse_configuration(bad)
