@@ -17,9 +17,8 @@ from typing import Any
 
 from PIL import Image
 
-from mmrag.errors import InvalidRequestError
 from mmrag.models.base import Answerer, Source
-from mmrag.retrieval import Retriever, SearchFilters
+from mmrag.retrieval import Retriever, SearchFilters, checked_text
 from mmrag.settings import AnswererSettings
 from mmrag.types import Answer, Citation, Hit
 
@@ -74,13 +73,11 @@ class Asker:
         answerer: Answerer,
         settings: AnswererSettings,
         data_dir: Path,
-        max_question_chars: int = 2000,
     ) -> None:
         self._retriever = retriever
         self._answerer = answerer
         self._settings = settings
         self._data_dir = data_dir
-        self._max_question_chars = max_question_chars
 
     def ask(self, question: str, *, filters: SearchFilters | None = None) -> Answer:
         """The whole answer at once."""
@@ -131,15 +128,7 @@ class Asker:
         )
 
     def _check(self, question: str) -> str:
-        question = question.strip()
-        if not question:
-            raise InvalidRequestError("the question is empty")
-        if len(question) > self._max_question_chars:
-            raise InvalidRequestError(
-                f"the question has {len(question)} characters; the limit is "
-                f"{self._max_question_chars} (api.max_question_chars)"
-            )
-        return question
+        return checked_text(question, self._retriever.max_query_chars, "question")
 
     def _sources(self, hits: list[Hit]) -> list[Source]:
         """Number the hits; the best ``max_images`` image hits carry their pixels."""

@@ -105,6 +105,19 @@ def _narrow(where: PointFilter, kinds: list[str]) -> PointFilter:
     )
 
 
+def checked_text(text: str, max_chars: int, what: str = "query") -> str:
+    """The text stripped; empty or over-long text is refused with a clear message."""
+    text = text.strip()
+    if not text:
+        raise InvalidRequestError(f"the {what} is empty")
+    if len(text) > max_chars:
+        raise InvalidRequestError(
+            f"the {what} has {len(text)} characters; the limit is {max_chars} "
+            "(api.max_question_chars)"
+        )
+    return text
+
+
 def to_hit(
     point_id: str, score: float, payload: dict[str, Any], channels: dict | None = None
 ) -> Hit:
@@ -138,6 +151,7 @@ class Retriever:
         captioner: Captioner | None,
         settings: RetrievalSettings,
         tenant: str,
+        max_query_chars: int = 2000,
     ) -> None:
         self._store = store
         self._text = text_embedder
@@ -146,6 +160,7 @@ class Retriever:
         self._captioner = captioner
         self.settings = settings
         self._tenant = tenant
+        self.max_query_chars = max_query_chars
 
     def channels(self) -> list[str]:
         """The channels this retriever can search, given its models and weights."""
@@ -163,6 +178,7 @@ class Retriever:
     ) -> SearchResult:
         """Search every (or the given) channel with a text query and fuse the rankings."""
         started = time.perf_counter()
+        query = checked_text(query, self.max_query_chars)
         chosen = self._choose(channels)
         vectors: dict[str, Any] = {}
         if {"text", "caption"} & set(chosen):

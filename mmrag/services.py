@@ -87,6 +87,7 @@ class Services:
             captioner=self.captioner,
             settings=self.settings.retrieval,
             tenant=self.settings.ingest.tenant,
+            max_query_chars=self.settings.api.max_question_chars,
         )
 
     @cached_property
@@ -96,7 +97,6 @@ class Services:
             answerer=self.answerer,
             settings=self.settings.answerer,
             data_dir=self.settings.data_dir,
-            max_question_chars=self.settings.api.max_question_chars,
         )
 
     @cached_property

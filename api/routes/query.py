@@ -14,7 +14,7 @@ from api.deps import ServicesDep
 from api.errors import status_of
 from api.schemas import AskRequest, AskResponse, CitationOut, HitOut, SearchRequest, SearchResponse
 from mmrag.asking import AskEvent
-from mmrag.errors import InvalidRequestError, MmragError
+from mmrag.errors import MmragError
 
 router = APIRouter(prefix="/v1", tags=["query"])
 logger = logging.getLogger("mmrag.api")
@@ -23,16 +23,8 @@ logger = logging.getLogger("mmrag.api")
 @router.post("/search", response_model=SearchResponse)
 def search(body: SearchRequest, services: ServicesDep) -> SearchResponse:
     """Ranked hits from every channel (dense text, BM25, captions, SigLIP pixels), fused."""
-    query = body.query.strip()
-    if not query:
-        raise InvalidRequestError("the query is empty")
-    if len(query) > services.settings.api.max_question_chars:
-        raise InvalidRequestError(
-            f"the query has {len(query)} characters; the limit is "
-            f"{services.settings.api.max_question_chars}"
-        )
     result = services.retriever.search(
-        query, limit=body.limit, filters=body.filters.to_library(), channels=body.channels
+        body.query, limit=body.limit, filters=body.filters.to_library(), channels=body.channels
     )
     return SearchResponse(hits=[HitOut.of(hit) for hit in result.hits], timings=result.timings)
 
