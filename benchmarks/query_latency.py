@@ -29,10 +29,15 @@ from mmrag.store import point_id
 from mmrag.testing.documents import write_long_pdf
 from mmrag.types import StoredPoint
 
-QUESTIONS = [f"What blade vibration did the crew measure on page {n} at station {n % 18}?"
-             for n in range(1, 101, 3)]
-WORDS = ("turbine blade crew station vibration inspection grid output quarter revenue chart "
-         "figure table report annual growth margin segment customer product region").split()
+QUESTIONS = [
+    f"What blade vibration did the crew measure on page {n} at station {n % 18}?"
+    for n in range(1, 101, 3)
+]
+WORD_TEXT = (
+    "turbine blade crew station vibration inspection grid output quarter revenue chart figure "
+    "table report annual growth margin segment customer product region"
+)
+WORDS = WORD_TEXT.split()
 
 
 def add_distractors(services: Services, total: int, batch: int = 512) -> None:
@@ -47,11 +52,19 @@ def add_distractors(services: Services, total: int, batch: int = 512) -> None:
         texts = [" ".join(generator.choice(WORDS, 12)) for _ in range(count)]
         sparse = services.sparse.embed_documents(texts)
         points = [
-            StoredPoint(point_id=point_id("default", "synthetic", "x", offset + i),
-                        vectors={"text": dense[i].tolist()}, sparse={"sparse": sparse[i]},
-                        payload={"tenant": "default", "document_id": f"synthetic-{i % 500}",
-                                 "kind": "text", "page": 1, "text": texts[i],
-                                 "source": "synthetic"})
+            StoredPoint(
+                point_id=point_id("default", "synthetic", "x", offset + i),
+                vectors={"text": dense[i].tolist()},
+                sparse={"sparse": sparse[i]},
+                payload={
+                    "tenant": "default",
+                    "document_id": f"synthetic-{i % 500}",
+                    "kind": "text",
+                    "page": 1,
+                    "text": texts[i],
+                    "source": "synthetic",
+                },
+            )
             for i in range(count)
         ]
         services.store.upsert(points)
@@ -74,8 +87,7 @@ def measure(action: Callable[[str], object], questions: list[str]) -> tuple[floa
 
 
 def settings_for(data_dir: Path, vlm: Path | None) -> Settings:
-    answerer = {"backend": "transformers", "model": str(vlm), "max_new_tokens": 64} if vlm \
-        else {}
+    answerer = {"backend": "transformers", "model": str(vlm), "max_new_tokens": 64} if vlm else {}
     return Settings(data_dir=data_dir, profile="offline", answerer=answerer)
 
 
@@ -110,14 +122,15 @@ def main() -> None:
         for size in (int(s) for s in arguments.sizes.split(",")):
             rows.append(run_size(size, Path(scratch) / f"offline-{size}", None, len(QUESTIONS)))
             if vlm is not None:
-                rows.append(run_size(size, Path(scratch) / f"vlm-{size}", vlm,
-                                     arguments.vlm_asks))
+                rows.append(run_size(size, Path(scratch) / f"vlm-{size}", vlm, arguments.vlm_asks))
     print("| points | answerer | search p50 ms | search p95 ms | ask p50 ms | ask p95 ms |")
     print("|---|---|---|---|---|---|")
     for row in rows:
         search, ask = row["search"], row["ask"]
-        print(f"| {row['points']:,} | {Path(str(row['answerer'])).name} | {search[0]:.0f} | "  # type: ignore[index]
-              f"{search[1]:.0f} | {ask[0]:.0f} | {ask[1]:.0f} |")  # type: ignore[index]
+        print(
+            f"| {row['points']:,} | {Path(str(row['answerer'])).name} | {search[0]:.0f} | "  # type: ignore[index]
+            f"{search[1]:.0f} | {ask[0]:.0f} | {ask[1]:.0f} |"
+        )  # type: ignore[index]
 
 
 if __name__ == "__main__":

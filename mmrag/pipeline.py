@@ -116,6 +116,12 @@ class _Tally:
     image_files: set[Path] = field(default_factory=set)
 
 
+def document_heading(source: str, first: TextElement, limit: int = 120) -> str:
+    """The document's file name and first line of text, for chunk context."""
+    line = " ".join(first.text.split())[:limit]
+    return f"{Path(source).stem.replace('_', ' ')}: {line}"
+
+
 def image_folder(settings: Settings, document_id: str) -> Path:
     """Where a document's extracted images live (removed with the document)."""
     return settings.images_dir / document_id
@@ -328,6 +334,8 @@ class Ingestor:
                 observer.advanced(pages=element.page - page)
                 page = element.page
             if isinstance(element, TextElement):
+                if not context.heading and self._settings.parsing.chunk_context:
+                    context = replace(context, heading=document_heading(context.source, element))
                 page_texts.append(element)
             else:
                 pending.images.append(element)

@@ -27,6 +27,9 @@ class PointContext:
     source: str
     file_type: str
     data_dir: Path
+    # Prefixed to every chunk's embedded text (not its stored text): the document's name
+    # and first line, so a passage that never names its subject can still be found by it.
+    heading: str = ""
 
 
 class PointBuilder:
@@ -60,8 +63,9 @@ class PointBuilder:
         from ``first_index``. An image with neither text nor a pixel channel cannot be
         found; it gets no point.
         """
-        texts = [chunk.text for chunk in chunks] + [asset.text for asset in assets]
-        has_text = [bool(text.strip()) for text in texts]
+        prefix = f"{context.heading}\n" if context.heading else ""
+        texts = [prefix + chunk.text for chunk in chunks] + [asset.text for asset in assets]
+        has_text = [bool(text.strip()) for text in texts]  # an image may have no text at all
         dense = self.text_embedder.embed_documents(
             [t for t, keep in zip(texts, has_text, strict=True) if keep]
         )

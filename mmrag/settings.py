@@ -134,6 +134,9 @@ class ParsingSettings(BaseModel):
 
     chunk_size: int = Field(1000, ge=100, description="characters per text chunk")
     chunk_overlap: int = Field(150, ge=0)
+    chunk_context: bool = Field(
+        True, description="embed each chunk with its document's file name and first line"
+    )
     min_image_side: int = Field(64, ge=1, description="skip images smaller than this (pixels)")
     max_image_pixels: int = Field(
         100_000_000, ge=1, description="refuse images declaring more pixels (bombs)"
