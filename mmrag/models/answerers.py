@@ -162,7 +162,7 @@ def _sse_tokens(lines: Iterator[str]) -> Iterator[str]:
 
 
 _WORD = re.compile(r"[a-z0-9]+")
-_SENTENCE = re.compile(r"(?<=[.!?])\s+|\n+")
+_SENTENCE = re.compile(r"(?<=[.!?])\s+")
 _STOPWORD_TEXT = (
     "a an and are as at be by did do does for from has have how in is it its of on or the "
     "this that to was were what when where which who why with"
@@ -184,12 +184,14 @@ class ExtractiveAnswerer(Answerer):
 
     def stream(self, question: str, sources: Sequence[Source]) -> Iterator[str]:
         wanted = _terms(question)
-        scored = []
+        scored, seen = [], set()
         for position, source in enumerate(sources):
-            for order, sentence in enumerate(_SENTENCE.split(source.hit.text)):
-                sentence = " ".join(sentence.split())
-                if len(sentence) < 3:
+            # Line breaks in OCR text and PDF paragraphs are wrapping, not sentence ends.
+            for order, sentence in enumerate(_SENTENCE.split(" ".join(source.hit.text.split()))):
+                key = sentence.lower()
+                if len(sentence) < 3 or key in seen:  # the same passage in two files
                     continue
+                seen.add(key)
                 overlap = len(wanted & _terms(sentence)) / max(len(wanted), 1)
                 scored.append((overlap + 0.05 / (position + 1), position, order, sentence, source))
         best = sorted(scored, key=lambda item: -item[0])[: self._max_sentences]
