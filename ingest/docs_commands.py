@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import os
+from pathlib import Path
 from typing import Annotated
 
 import typer
@@ -21,33 +23,28 @@ def list_documents(
     if as_json:
         print_json([record.as_dict() for record in records])
         return
-    table = Table(title=f"{len(records)} documents")
-    for column in (
-        "id",
-        "path",
-        "status",
-        "version",
-        "pages",
-        "chunks",
-        "images",
-        "points",
-        "error",
-    ):
-        table.add_column(column, overflow="fold")
+    root = os.path.commonpath([str(Path(r.path).parent) for r in records]) if records else ""
+    table = Table(title=f"{len(records)} documents" + (f" under {root}" if root else ""))
+    table.add_column("id", no_wrap=True)
+    table.add_column("file", overflow="fold", ratio=1)
+    for column in ("status", "v", "pages", "chunks", "images", "points"):
+        table.add_column(column, justify="left" if column == "status" else "right")
     colour = {"indexed": "green", "failed": "red", "processing": "yellow", "queued": "yellow"}
     for r in records:
         table.add_row(
             r.document_id,
-            r.path,
+            os.path.relpath(r.path, root) if root else r.path,
             f"[{colour[r.status.value]}]{r.status.value}",
             str(r.version),
             str(r.pages),
             str(r.chunks),
             str(r.images),
             str(r.points),
-            r.error.removeprefix(f"{r.path}: "),
         )
     console.print(table)
+    for r in records:
+        if r.error:
+            console.print(f"[red]{r.document_id}[/red] {r.error}", highlight=False, soft_wrap=True)
 
 
 @docs_app.command("show")
