@@ -64,21 +64,7 @@ class HitOut(BaseModel):
 
     @classmethod
     def of(cls, hit: Hit) -> HitOut:
-        return cls(
-            id=hit.point_id,
-            score=hit.score,
-            document_id=hit.document_id,
-            source=hit.source,
-            page=hit.page,
-            kind=hit.kind.value,
-            text=hit.text,
-            bbox=list(hit.bbox) if hit.bbox else None,
-            image_id=hit.image_id,
-            image_url=image_url(hit.image_id),
-            channels={
-                name: ChannelRank(rank=c.rank, score=c.score) for name, c in hit.channels.items()
-            },
-        )
+        return cls.model_validate({**hit.as_dict(), "image_url": image_url(hit.image_id)})
 
 
 def image_url(image_id: str | None) -> str | None:
@@ -103,17 +89,7 @@ class CitationOut(BaseModel):
 
     @classmethod
     def of(cls, citation: Citation) -> CitationOut:
-        return cls(
-            marker=citation.marker,
-            document_id=citation.document_id,
-            source=citation.source,
-            page=citation.page,
-            kind=citation.kind.value,
-            bbox=list(citation.bbox) if citation.bbox else None,
-            text=citation.text,
-            image_id=citation.image_id,
-            image_url=image_url(citation.image_id),
-        )
+        return cls.model_validate({**citation.as_dict(), "image_url": image_url(citation.image_id)})
 
 
 class AskResponse(BaseModel):

@@ -39,35 +39,17 @@ def filters_from(
 
 
 def hit_dict(hit: Hit, data_dir: Path) -> dict[str, Any]:
-    return {
-        "id": hit.point_id,
-        "score": round(hit.score, 6),
-        "document_id": hit.document_id,
-        "source": hit.source,
-        "page": hit.page,
-        "kind": hit.kind.value,
-        "text": hit.text,
-        "bbox": list(hit.bbox) if hit.bbox else None,
-        "image_id": hit.image_id,
-        "image_path": str(data_dir / hit.image_path) if hit.image_path else None,
-        "channels": {
-            name: {"rank": c.rank, "score": round(c.score, 6)} for name, c in hit.channels.items()
-        },
-    }
+    return {**hit.as_dict(), "image_path": _absolute(hit.image_path, data_dir)}
 
 
 def citation_dict(citation: Citation, data_dir: Path) -> dict[str, Any]:
-    return {
-        "marker": citation.marker,
-        "document_id": citation.document_id,
-        "source": citation.source,
-        "page": citation.page,
-        "kind": citation.kind.value,
-        "bbox": list(citation.bbox) if citation.bbox else None,
-        "text": citation.text,
-        "image_id": citation.image_id,
-        "image_path": str(data_dir / citation.image_path) if citation.image_path else None,
-    }
+    return {**citation.as_dict(), "image_path": _absolute(citation.image_path, data_dir)}
+
+
+def _absolute(relative: str | None, data_dir: Path) -> str | None:
+    """Stored image paths are relative to the data directory; a terminal user wants a path
+    they can open."""
+    return str(data_dir / relative) if relative else None
 
 
 @app.command()

@@ -18,19 +18,7 @@ from mmrag.types import Hit
 
 
 def hit_metadata(hit: Hit) -> dict[str, Any]:
-    return {
-        "id": hit.point_id,
-        "score": hit.score,
-        "document_id": hit.document_id,
-        "source": hit.source,
-        "page": hit.page,
-        "kind": hit.kind.value,
-        "bbox": list(hit.bbox) if hit.bbox else None,
-        "image_id": hit.image_id,
-        "image_path": hit.image_path,
-        "caption": hit.caption,
-        "channels": {name: {"rank": c.rank, "score": c.score} for name, c in hit.channels.items()},
-    }
+    return {**hit.as_dict(), "caption": hit.caption}
 
 
 class MmragRetriever(BaseRetriever):

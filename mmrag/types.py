@@ -168,6 +168,24 @@ class Hit:
     def is_image(self) -> bool:
         return self.image_id is not None
 
+    def as_dict(self) -> dict[str, Any]:
+        """Plain JSON-ready data (the CLI's and the API's view of a hit)."""
+        return {
+            "id": self.point_id,
+            "score": self.score,
+            "document_id": self.document_id,
+            "source": self.source,
+            "page": self.page,
+            "kind": self.kind.value,
+            "text": self.text,
+            "bbox": list(self.bbox) if self.bbox else None,
+            "image_id": self.image_id,
+            "image_path": self.image_path,
+            "channels": {
+                name: {"rank": c.rank, "score": c.score} for name, c in self.channels.items()
+            },
+        }
+
 
 @dataclass(frozen=True, slots=True)
 class Citation:
@@ -182,6 +200,20 @@ class Citation:
     bbox: BBox | None = None
     image_id: str | None = None
     image_path: str | None = None
+
+    def as_dict(self) -> dict[str, Any]:
+        """Plain JSON-ready data (the CLI's and the API's view of a citation)."""
+        return {
+            "marker": self.marker,
+            "document_id": self.document_id,
+            "source": self.source,
+            "page": self.page,
+            "kind": self.kind.value,
+            "bbox": list(self.bbox) if self.bbox else None,
+            "text": self.text,
+            "image_id": self.image_id,
+            "image_path": self.image_path,
+        }
 
 
 @dataclass(frozen=True, slots=True)
