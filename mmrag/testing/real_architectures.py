@@ -126,22 +126,14 @@ def build_smolvlm_tokenizer() -> PreTrainedTokenizerBase:
     from transformers import PreTrainedTokenizerFast
 
     from mmrag.testing.tiny_models import (
-        END_OF_TEXT_TOKEN,
         IDEFICS3_CHAT_TEMPLATE,
-        IDEFICS3_END_OF_UTTERANCE_TOKEN,
         IDEFICS3_IMAGE_TOKENS,
         IDEFICS3_ROW_COLUMN_TOKENS,
-        IM_END_TOKEN,
-        IM_START_TOKEN,
+        IDEFICS3_SPECIAL_TOKENS,
         _train_byte_level_tokenizer,
     )
 
-    special = {
-        "unk_token": END_OF_TEXT_TOKEN,
-        "bos_token": IM_START_TOKEN,
-        "pad_token": IM_END_TOKEN,
-        "eos_token": IDEFICS3_END_OF_UTTERANCE_TOKEN,
-    }
+    special = dict(IDEFICS3_SPECIAL_TOKENS)
     extra = IDEFICS3_IMAGE_TOKENS + IDEFICS3_ROW_COLUMN_TOKENS
     trained = _train_byte_level_tokenizer(list(dict.fromkeys([*special.values(), *extra])))
     tokenizer = PreTrainedTokenizerFast(

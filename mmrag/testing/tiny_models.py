@@ -42,6 +42,12 @@ IDEFICS3_IMAGE_TOKENS = ["<fake_token_around_image>", "<image>", "<global-img>"]
 IDEFICS3_ROW_COLUMN_TOKENS = [
     f"<row_{row}_col_{column}>" for row in range(1, 7) for column in range(1, 7)
 ]
+IDEFICS3_SPECIAL_TOKENS = {
+    "unk_token": END_OF_TEXT_TOKEN,
+    "bos_token": IM_START_TOKEN,
+    "pad_token": IM_END_TOKEN,
+    "eos_token": IDEFICS3_END_OF_UTTERANCE_TOKEN,
+}
 IDEFICS3_CHAT_TEMPLATE = (
     "<|im_start|>{% for message in messages %}{{ message['role'] | capitalize }}"
     "{% if message['content'][0]['type'] == 'image' %}{{ ':' }}{% else %}{{ ': ' }}{% endif %}"
@@ -250,14 +256,10 @@ def _byte_level_tokenizer(
 
 def _idefics3_tokenizer() -> PreTrainedTokenizerBase:
     """Return a byte-level BPE tokenizer with the Idefics3/SmolVLM special tokens."""
-    special_tokens = {
-        "unk_token": END_OF_TEXT_TOKEN,
-        "bos_token": IM_START_TOKEN,
-        "pad_token": IM_END_TOKEN,
-        "eos_token": IDEFICS3_END_OF_UTTERANCE_TOKEN,
-    }
     extra_tokens = IDEFICS3_IMAGE_TOKENS + IDEFICS3_ROW_COLUMN_TOKENS
-    return _byte_level_tokenizer(special_tokens, extra_tokens, IDEFICS3_CHAT_TEMPLATE)
+    return _byte_level_tokenizer(
+        dict(IDEFICS3_SPECIAL_TOKENS), extra_tokens, IDEFICS3_CHAT_TEMPLATE
+    )
 
 
 def _token_id(tokenizer: PreTrainedTokenizerBase, token: str) -> int:

@@ -24,11 +24,26 @@ def write_dataset(corpus: GeneratedCorpus, root: Path) -> Path:
         ("q4", "How many maps does the Juniper library hold?", "plain.txt", 1, "Text"),
         ("q5", "How long is the Periwinkle bridge?", "page.html", 1, "Table"),
     ]
-    lines = [{"id": qid, "question": question, "answer": None, "answerable": True,
-              "relevant": [{"doc": f"docs/{doc}", "page": page}], "tags": [tag]}
-             for qid, question, doc, page, tag in queries]
-    lines.append({"id": "q6", "question": "Who wrote Hamlet?", "answerable": False,
-                  "relevant": [], "tags": ["None"]})
+    lines = [
+        {
+            "id": qid,
+            "question": question,
+            "answer": None,
+            "answerable": True,
+            "relevant": [{"doc": f"docs/{doc}", "page": page}],
+            "tags": [tag],
+        }
+        for qid, question, doc, page, tag in queries
+    ]
+    lines.append(
+        {
+            "id": "q6",
+            "question": "Who wrote Hamlet?",
+            "answerable": False,
+            "relevant": [],
+            "tags": ["None"],
+        }
+    )
     (root / "queries.jsonl").write_text("\n".join(json.dumps(line) for line in lines) + "\n")
     return root
 
@@ -38,8 +53,7 @@ def report_dir(corpus: GeneratedCorpus, tmp_path_factory: pytest.TempPathFactory
     root = tmp_path_factory.mktemp("eval")
     dataset = write_dataset(corpus, root / "dataset")
     out = root / "out"
-    mmrag("eval", "run", str(dataset), "--out", str(out), "--answers",
-          data_dir=root / "data")
+    mmrag("eval", "run", str(dataset), "--out", str(out), "--answers", data_dir=root / "data")
     return out
 
 
@@ -47,8 +61,14 @@ def test_report_scores_every_configuration(report_dir: Path) -> None:
     report = json.loads((report_dir / "report.json").read_text())
 
     assert report["dataset"]["evaluated"] == 5 and report["dataset"]["level"] == "page"
-    assert set(report["configurations"]) == {"text", "sparse", "caption", "text+sparse",
-                                             "text+sparse+caption", "default"}
+    assert set(report["configurations"]) == {
+        "text",
+        "sparse",
+        "caption",
+        "text+sparse",
+        "text+sparse+caption",
+        "default",
+    }
     default = report["overall"]["default"]
     assert default["recall@10"] == 1.0 and default["mrr@10"] >= 0.8
     for scores in report["overall"].values():
@@ -69,15 +89,17 @@ def test_report_markdown_and_plots(report_dir: Path) -> None:
 
 
 def test_rerun_reuses_the_index_and_compare_shows_no_change(
-        report_dir: Path, corpus: GeneratedCorpus) -> None:
+    report_dir: Path, corpus: GeneratedCorpus
+) -> None:
     root = report_dir.parent
     again = root / "again"
     mmrag("eval", "run", str(root / "dataset"), "--out", str(again), data_dir=root / "data")
     report = json.loads((again / "report.json").read_text())
     assert report["ingest"]["unchanged"] == 4 and report["ingest"]["indexed"] == 0
 
-    compared = mmrag("eval", "compare", str(report_dir), str(again), "--metric", "ndcg@5",
-                     data_dir=root / "data")
+    compared = mmrag(
+        "eval", "compare", str(report_dir), str(again), "--metric", "ndcg@5", data_dir=root / "data"
+    )
     assert "+0.000" in compared.stdout and "ndcg@5" in compared.stdout
 
 
@@ -85,8 +107,7 @@ def test_extra_configurations_are_parsed_and_validated() -> None:
     from eval.runner import parse_configuration
     from mmrag.errors import InvalidRequestError
 
-    assert parse_configuration("half=text:1,caption:0.5") == (
-        "half", {"text": 1.0, "caption": 0.5})
+    assert parse_configuration("half=text:1,caption:0.5") == ("half", {"text": 1.0, "caption": 0.5})
     for bad in ("nothing", "x=telepathy:1", "x=text:lots", "=text:1"):
         with pytest.raises(InvalidRequestError):
             parse_configuration(bad)
