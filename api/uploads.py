@@ -97,12 +97,8 @@ class IngestQueue:
             and existing.content_hash == content_hash(path)
         ):
             return document_id, existing.status.value  # unchanged: nothing to do
-        record = existing or DocumentRecord(
-            document_id=document_id,
-            path=str(path.resolve()),
-            content_hash="",
-            status=DocumentStatus.QUEUED,
-            version=0,
+        record = existing or DocumentRecord.new(
+            document_id, str(path.resolve()), DocumentStatus.QUEUED
         )
         catalog.save(tenant, replace(record, status=DocumentStatus.QUEUED, error=""))
         self._queue.put(path)

@@ -15,7 +15,6 @@ from __future__ import annotations
 import argparse
 import logging
 import os
-import statistics
 import tempfile
 import time
 from collections.abc import Callable
@@ -23,6 +22,7 @@ from pathlib import Path
 
 import numpy as np
 
+from eval.metrics import percentile
 from mmrag.services import Services, build_services
 from mmrag.settings import Settings
 from mmrag.store import point_id
@@ -71,9 +71,8 @@ def add_distractors(services: Services, total: int, batch: int = 512) -> None:
 
 
 def percentiles(samples: list[float]) -> tuple[float, float]:
-    ordered = sorted(samples)
-    p95_index = max(0, int(round(0.95 * (len(ordered) - 1))))
-    return statistics.median(ordered) * 1000, ordered[p95_index] * 1000
+    """p50 and p95 in milliseconds, computed as the eval reports compute them."""
+    return percentile(samples, 50) * 1000, percentile(samples, 95) * 1000
 
 
 def measure(action: Callable[[str], object], questions: list[str]) -> tuple[float, float]:

@@ -13,7 +13,7 @@ import hashlib
 import json
 import time
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -158,8 +158,6 @@ def score_ranking(hits: list[Hit], query: Query, root: Path) -> tuple[dict[str, 
 
 def _relative(hit: Hit, root: Path) -> Hit:
     """The hit with its source relative to the dataset root (how relevance names files)."""
-    from dataclasses import replace
-
     try:
         source = Path(hit.source).resolve().relative_to(root.resolve()).as_posix()
     except ValueError:

@@ -57,7 +57,7 @@ def cite(text: str, sources: list[Source]) -> tuple[Citation, ...]:
                 source=hit.source,
                 page=hit.page,
                 kind=hit.kind,
-                text=hit.caption or hit.text if hit.is_image else hit.text,
+                text=(hit.caption or hit.text) if hit.is_image else hit.text,
                 bbox=hit.bbox,
                 image_id=hit.image_id,
                 image_path=hit.image_path,

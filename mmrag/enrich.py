@@ -40,7 +40,6 @@ class ImageEnricher:
         self._captioner = captioner
         self._ocr_languages = ocr_languages  # None: no separate OCR pass
         self._max_side = max_side  # stored copies are bounded; models resize anyway
-        self.model_calls = 0  # images sent to a captioner or to OCR
 
     def enrich(self, elements: Sequence[ImageElement], folder: Path) -> list[ImageAsset]:
         """One asset per element, in order: saved PNG, caption, OCR text."""
@@ -79,7 +78,6 @@ class ImageEnricher:
             produced = run(list(missing.values()))
             fresh = dict(zip(missing, produced, strict=True))
             self._catalog.store_captions(cache_key, fresh)
-            self.model_calls += len(missing)
             found.update(fresh)
         return found
 

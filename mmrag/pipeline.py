@@ -376,12 +376,8 @@ class Ingestor:
         self._store.delete(PointFilter(match={"document_id": document_id, "run_id": run_id}))
         existing = self._catalog.get(document_id)
         points = self._store.count(PointFilter(match={"document_id": document_id}))
-        record = existing or DocumentRecord(
-            document_id=document_id,
-            path=str(path.resolve()),
-            content_hash="",
-            status=DocumentStatus.FAILED,
-            version=0,
+        record = existing or DocumentRecord.new(
+            document_id, str(path.resolve()), DocumentStatus.FAILED
         )
         self._catalog.save(
             self._tenant, replace(record, status=DocumentStatus.FAILED, error=error, points=points)

@@ -110,6 +110,11 @@ class DocumentRecord:
     created_at: datetime | None = None
     updated_at: datetime | None = None
 
+    @classmethod
+    def new(cls, document_id: str, path: str, status: DocumentStatus) -> DocumentRecord:
+        """A document seen for the first time: no content indexed yet, version 0."""
+        return cls(document_id=document_id, path=path, content_hash="", status=status, version=0)
+
     def as_dict(self) -> dict[str, Any]:
         return {
             "id": self.document_id,

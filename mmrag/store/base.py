@@ -103,9 +103,6 @@ class VectorStore(ABC):
     def payloads(self, where: PointFilter, limit: int = 10_000) -> list[dict[str, Any]]:
         """Payloads of matching points (for inspection and maintenance, not search)."""
 
-    def optimize(self) -> None:  # noqa: B027 - optional hook, a no-op where the engine indexes
-        """Build indexes after a large write, where the engine leaves that to the caller."""
-
     @abstractmethod
     def close(self) -> None: ...
 

@@ -57,6 +57,7 @@ class QdrantClientStore(VectorStore):
         self._settings = settings
         self._collection = settings.collection
         self._local = local  # qdrant-client's local mode has no payload indexes
+        self._exists = False  # once seen, a collection is not asked about again
 
     @classmethod
     def connect(cls, settings: StoreSettings) -> QdrantClientStore:
@@ -80,10 +81,19 @@ class QdrantClientStore(VectorStore):
                 f"Qdrant at {self._settings.qdrant_url} failed to {what}: {exc}"
             ) from exc
 
+    def _collection_exists(self) -> bool:
+        """Asked of the server until the answer is yes, then remembered: reads on the hot
+        path (search, count) cost one round trip, not two."""
+        if not self._exists:
+            self._exists = bool(
+                self._call("check the collection", self._client.collection_exists, self._collection)
+            )
+        return self._exists
+
     def ensure_collection(self, schema: CollectionSchema) -> None:
         from qdrant_client import models
 
-        if self._call("check the collection", self._client.collection_exists, self._collection):
+        if self._collection_exists():
             self._check(schema)
             return
         vectors = {
@@ -109,6 +119,7 @@ class QdrantClientStore(VectorStore):
         )
         if not self._local:
             self._create_indexes()
+        self._exists = True
 
     def _create_indexes(self) -> None:
         from qdrant_client import models
@@ -176,7 +187,7 @@ class QdrantClientStore(VectorStore):
     def delete(self, where: PointFilter) -> None:
         from qdrant_client import models
 
-        if self._call("check the collection", self._client.collection_exists, self._collection):
+        if self._collection_exists():
             self._call(
                 "delete points",
                 self._client.delete,
@@ -186,7 +197,7 @@ class QdrantClientStore(VectorStore):
             )
 
     def count(self, where: PointFilter | None = None) -> int:
-        if not self._call("check the collection", self._client.collection_exists, self._collection):
+        if not self._collection_exists():
             return 0
         result = self._call(
             "count points",
@@ -200,9 +211,7 @@ class QdrantClientStore(VectorStore):
     def search(self, queries: Sequence[ChannelQuery]) -> list[list[ScoredPoint]]:
         from qdrant_client import models
 
-        if not queries or not self._call(
-            "check the collection", self._client.collection_exists, self._collection
-        ):
+        if not queries or not self._collection_exists():
             return [[] for _ in queries]
         requests = []
         for query in queries:
@@ -228,7 +237,7 @@ class QdrantClientStore(VectorStore):
         ]
 
     def payloads(self, where: PointFilter, limit: int = 10_000) -> list[dict[str, Any]]:
-        if not self._call("check the collection", self._client.collection_exists, self._collection):
+        if not self._collection_exists():
             return []
         records, _ = self._call(
             "scroll points",

@@ -104,6 +104,10 @@ class EdgeStore(VectorStore):
         (self.path / SCHEMA_FILE).write_text(json.dumps(schema.__dict__))
         return shard
 
+    def _exists(self) -> bool:
+        """An open shard exists; otherwise look for the files (no JSON read on reads)."""
+        return self._shard is not None or (self.path / SCHEMA_FILE).is_file()
+
     def schema(self) -> CollectionSchema | None:
         file = self.path / SCHEMA_FILE
         return CollectionSchema(**json.loads(file.read_text())) if file.is_file() else None
@@ -152,20 +156,20 @@ class EdgeStore(VectorStore):
     def delete(self, where: PointFilter) -> None:
         import qdrant_edge as q
 
-        if self.schema() is not None:
+        if self._exists():
             self._open(None).update(q.UpdateOperation.delete_points_by_filter(edge_filter(where)))
 
     def count(self, where: PointFilter | None = None) -> int:
         import qdrant_edge as q
 
-        if self.schema() is None:
+        if not self._exists():
             return 0
         return int(self._open(None).count(q.CountRequest(exact=True, filter=edge_filter(where))))
 
     def search(self, queries: Sequence[ChannelQuery]) -> list[list[ScoredPoint]]:
         import qdrant_edge as q
 
-        if self.schema() is None or not queries:
+        if not queries or not self._exists():
             return [[] for _ in queries]
         requests = []
         for query in queries:
@@ -190,16 +194,12 @@ class EdgeStore(VectorStore):
     def payloads(self, where: PointFilter, limit: int = 10_000) -> list[dict[str, Any]]:
         import qdrant_edge as q
 
-        if self.schema() is None:
+        if not self._exists():
             return []
         records, _ = self._open(None).scroll(
             q.ScrollRequest(limit=limit, filter=edge_filter(where), with_payload=True)
         )
         return [dict(record.payload or {}) for record in records]
-
-    def optimize(self) -> None:
-        if self._shard is not None:
-            self._shard.optimize()
 
     def close(self) -> None:
         if self._shard is not None:

@@ -162,3 +162,32 @@ def test_registries_list_valid_names_for_unknown_backends() -> None:
     assert {"transformers", "openai", "ocr", "none"} <= set(captioners.names())
     assert "sentence-transformers" in text_embedders.names()
     assert image_embedders.create("none", settings) is None
+
+
+def test_other_vlm_families_run_through_the_same_code(tmp_path: Path) -> None:
+    from mmrag.models.answerers import TransformersAnswerer
+    from mmrag.models.base import Source
+    from mmrag.settings import AnswererSettings
+    from mmrag.testing.tiny_models import build_tiny_qwen2vl
+    from mmrag.types import ElementKind, Hit
+
+    qwen = str(build_tiny_qwen2vl(tmp_path / "qwen2-vl"))
+    captioner = TransformersCaptioner.load(
+        CaptionerSettings(model=qwen, batch_size=2, max_new_tokens=6)
+    )
+    answerer = TransformersAnswerer.load(AnswererSettings(model=qwen, max_new_tokens=6))
+    chart = Hit(
+        point_id="p",
+        score=1.0,
+        document_id="d",
+        source="/docs/a.pdf",
+        page=1,
+        kind=ElementKind.IMAGE,
+        text="a chart",
+    )
+
+    captions = captioner.caption(IMAGES)
+    pieces = list(answerer.stream("What is shown?", [Source(1, chart, IMAGES[0])]))
+
+    assert len(captions) == 3 and all(isinstance(c, str) for c in captions)
+    assert pieces and answerer.items_processed == 1
