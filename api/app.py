@@ -1,7 +1,9 @@
 """The HTTP service: ``create_app(settings)``.
 
 Models load once, in the lifespan; routes are plain ``def`` functions, so FastAPI runs
-them (and their model inference) in its thread pool, off the event loop.
+them (and their model inference) in its thread pool, off the event loop. On the
+embedded footprint (no ``queue.url``) the service also runs the ingest jobs, since it
+holds the embedded store; with a queue server, ``mmrag worker`` processes do.
 """
 
 from __future__ import annotations
@@ -10,15 +12,14 @@ import logging
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
-from fastapi import Depends, FastAPI
+from fastapi import FastAPI
 
-from api.deps import require_api_key
 from api.errors import install_error_handlers
 from api.metrics import Metrics
 from api.routes import documents, health, query
-from api.uploads import IngestQueue
 from mmrag import __version__
-from mmrag.services import Services, build_services
+from mmrag.queue import Consumer
+from mmrag.services import Services, announce_service, build_services, withdraw_service
 from mmrag.settings import Settings
 
 logger = logging.getLogger("mmrag.api")
@@ -33,15 +34,18 @@ def create_app(settings: Settings, services: Services | None = None) -> FastAPI:
         built = services or build_services(settings)
         for note in built.profile.notes:
             logger.info(note)
-        built.ingestor  # noqa: B018 - load every model now, not on the first request
-        built.asker  # noqa: B018
-        queue = IngestQueue(services=built, metrics=metrics)
-        queue.start()
-        app.state.services, app.state.queue, app.state.metrics = built, queue, metrics
+        built.asker  # noqa: B018 - load the query models now, not on the first request
+        consumer = _start_consumer(built, metrics) if built.queue.embedded else None
+        metrics.watch_queue(built)
+        app.state.services, app.state.metrics = built, metrics
+        api = built.settings.api
+        announce_service(built.settings, f"http://{api.host}:{api.port}")
         try:
             yield
         finally:
-            queue.stop()
+            withdraw_service(built.settings)
+            if consumer is not None:
+                consumer.stop()
             built.close()
 
     app = FastAPI(
@@ -52,8 +56,17 @@ def create_app(settings: Settings, services: Services | None = None) -> FastAPI:
     )
     install_error_handlers(app)
     app.middleware("http")(metrics.middleware)
-    authenticated = [Depends(require_api_key)]
-    app.include_router(query.router, dependencies=authenticated)
-    app.include_router(documents.router, dependencies=authenticated)
+    app.include_router(query.router)
+    app.include_router(documents.router)
     app.include_router(health.router)
     return app
+
+
+def _start_consumer(services: Services, metrics: Metrics) -> Consumer:
+    """Run ingest jobs in this process: it holds the embedded store, so any job still
+    marked running was abandoned by a previous process and is recovered at once."""
+    services.ingestor  # noqa: B018 - open the store and load the ingest models now
+    runner = services.job_runner(metrics.jobs)
+    consumer = services.queue.consumer(runner, workers=services.settings.queue.workers)
+    consumer.start(jobs=services.jobs, owner_of_everything=True)
+    return consumer

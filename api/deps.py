@@ -1,18 +1,24 @@
-"""Dependencies: the services built in the lifespan, and API-key authentication."""
+"""Dependencies: the services built in the lifespan, and the caller's scope.
+
+A bearer key maps to a tenant and a role (``api.keys``); without configured keys
+every caller acts as ``ingest.tenant`` with every right. Routes take the scope they
+need (`ReadScope`, `WriteScope`, `AdminScope`) and pass its tenant down.
+"""
 
 from __future__ import annotations
 
 import secrets
+from collections.abc import Callable
 from typing import Annotated
 
 from fastapi import Depends, HTTPException, Request
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 
 from api.metrics import Metrics
-from api.uploads import IngestQueue
 from mmrag.services import Services
+from mmrag.tenancy import Role, Scope
 
-_bearer = HTTPBearer(auto_error=False, description="an API key from api.api_keys")
+_bearer = HTTPBearer(auto_error=False, description="an API key from api.keys")
 
 
 def get_services(request: Request) -> Services:
@@ -20,30 +26,41 @@ def get_services(request: Request) -> Services:
     return services
 
 
-def get_queue(request: Request) -> IngestQueue:
-    queue: IngestQueue = request.app.state.queue
-    return queue
-
-
 def get_metrics(request: Request) -> Metrics:
     metrics: Metrics = request.app.state.metrics
     return metrics
 
 
-def require_api_key(
-    request: Request,
-    credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)],
-) -> None:
-    """Bearer authentication when api.api_keys is set; open otherwise."""
-    keys = [key.get_secret_value() for key in request.app.state.services.settings.api.api_keys]
-    if not keys:
-        return
-    given = credentials.credentials if credentials else ""
-    if not any(secrets.compare_digest(given.encode(), key.encode()) for key in keys):
-        message = "missing API key" if not given else "invalid API key"
-        raise HTTPException(401, message, headers={"WWW-Authenticate": "Bearer"})
+def caller_scope(request: Request, credentials: HTTPAuthorizationCredentials | None) -> Scope:
+    """The scope of the key presented; 401 when keys are configured and it is not one."""
+    settings = request.app.state.services.settings
+    if not settings.api.keys:
+        return Scope(tenant=settings.ingest.tenant, role=Role.ADMIN)
+    given = (credentials.credentials if credentials else "").encode()
+    for entry in settings.api.keys:
+        if secrets.compare_digest(given, entry.key.get_secret_value().encode()):
+            return Scope(tenant=entry.tenant, role=entry.role)
+    message = "invalid API key" if given else "missing API key"
+    raise HTTPException(401, message, headers={"WWW-Authenticate": "Bearer"})
+
+
+def require(role: Role) -> Callable[..., Scope]:
+    """A dependency giving the caller's scope, refusing a key whose role is too low."""
+
+    def dependency(
+        request: Request,
+        credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)],
+    ) -> Scope:
+        scope = caller_scope(request, credentials)
+        if not scope.role.allows(role):
+            raise HTTPException(403, f"this key's role ({scope.role}) cannot do that ({role})")
+        return scope
+
+    return dependency
 
 
 ServicesDep = Annotated[Services, Depends(get_services)]
-QueueDep = Annotated[IngestQueue, Depends(get_queue)]
 MetricsDep = Annotated[Metrics, Depends(get_metrics)]
+ReadScope = Annotated[Scope, Depends(require(Role.READ))]
+WriteScope = Annotated[Scope, Depends(require(Role.WRITE))]
+AdminScope = Annotated[Scope, Depends(require(Role.ADMIN))]

@@ -16,6 +16,7 @@ logger = logging.getLogger("mmrag.api")
 # Most specific first: the first matching class decides.
 STATUS = [
     (errors.DocumentNotFoundError, 404, "not_found"),
+    (errors.TooLargeError, 413, "too_large"),
     (errors.InvalidRequestError, 400, "invalid_request"),
     (errors.UnsupportedFileError, 415, "unsupported_file"),
     (errors.DocumentError, 422, "bad_document"),
@@ -66,6 +67,7 @@ def install_error_handlers(app: FastAPI) -> None:
     async def http_error(request: Request, exc: HTTPException) -> JSONResponse:
         kind = {
             401: "unauthorized",
+            403: "forbidden",
             404: "not_found",
             405: "method_not_allowed",
             413: "too_large",

@@ -1,12 +1,59 @@
-"""Prometheus metrics: request counts and latencies per route, ingest outcomes."""
+"""Prometheus metrics: requests per route, ingest jobs (outcomes, durations, retries,
+failures by reason) and, at scrape time, queue depth and jobs per state."""
 
 from __future__ import annotations
 
+import logging
 import time
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Iterator
+from typing import TYPE_CHECKING
 
 from fastapi import Request, Response
-from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
+from prometheus_client import CollectorRegistry, Counter, Histogram
+from prometheus_client.core import GaugeMetricFamily
+from prometheus_client.registry import Collector
+
+from mmrag.errors import MmragError
+from mmrag.worker import JobMetrics
+
+if TYPE_CHECKING:
+    from mmrag.services import Services
+
+logger = logging.getLogger("mmrag.api")
+
+
+class _QueueCollector(Collector):
+    """Read from the queue and the shared catalog when scraped, so the figures hold
+    for every worker, wherever it runs."""
+
+    def __init__(self, services: Services) -> None:
+        self._services = services
+
+    def collect(self) -> Iterator[GaugeMetricFamily]:
+        try:
+            depth = self._services.queue.depth()
+            states = self._services.jobs.counts()
+            failures = self._services.jobs.failures()
+        except MmragError as exc:
+            logger.warning("queue metrics unavailable: %s", exc)
+            return
+        yield GaugeMetricFamily(
+            "mmrag_ingest_queue_depth", "messages waiting in the job queue", value=depth
+        )
+        by_state = GaugeMetricFamily(
+            "mmrag_ingest_jobs", "ingest jobs by state (every worker)", labels=["state"]
+        )
+        for state, count in states.items():
+            by_state.add_metric([state], count)
+        yield by_state
+        failed = GaugeMetricFamily(
+            "mmrag_ingest_jobs_failed",
+            "failed ingest jobs by reason (every worker)",
+            labels=["reason"],
+        )
+        for reason, count in failures.items():
+            failed.add_metric([reason], count)
+        yield failed
 
 
 class Metrics:
@@ -27,15 +74,10 @@ class Metrics:
             registry=self.registry,
             buckets=(0.01, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60),
         )
-        self.ingested = Counter(
-            "mmrag_ingested_documents_total",
-            "documents ingested",
-            ["outcome"],
-            registry=self.registry,
-        )
-        self.queue = Gauge(
-            "mmrag_ingest_queue_length", "uploads waiting to be ingested", registry=self.registry
-        )
+        self.jobs = JobMetrics(self.registry)  # jobs this process ran (embedded worker)
+
+    def watch_queue(self, services: Services) -> None:
+        self.registry.register(_QueueCollector(services))
 
     async def middleware(
         self, request: Request, call_next: Callable[[Request], Awaitable[Response]]

@@ -6,6 +6,7 @@ from typing import Any
 
 from pydantic import BaseModel, Field
 
+from mmrag.jobs import IngestJob
 from mmrag.retrieval import SearchFilters
 from mmrag.types import Answer, Citation, DocumentRecord, Hit
 
@@ -114,7 +115,8 @@ class AskResponse(BaseModel):
 
 class DocumentOut(BaseModel):
     id: str
-    path: str
+    path: str = Field(description="the file's path when ingested from disk, upload:<name> else")
+    filename: str
     status: str
     version: int
     file_type: str
@@ -134,12 +136,42 @@ class DocumentOut(BaseModel):
 
 class DocumentList(BaseModel):
     documents: list[DocumentOut]
+    total: int = Field(description="documents of the tenant in all (for paging)")
 
 
 class Uploaded(BaseModel):
     id: str
     filename: str
     status: str
+    job_id: str | None = Field(description="the ingest job; null when unchanged")
+
+
+class JobProgressOut(BaseModel):
+    stage: str
+    pages: int
+    pages_total: int
+    chunks: int
+    images: int
+
+
+class JobOut(BaseModel):
+    id: str
+    document_id: str
+    filename: str
+    state: str = Field(description="queued, running, done, failed, cancelled")
+    version: int
+    attempts: int = Field(description="deliveries that started (a dead worker's included)")
+    retries: int = Field(description="transient failures retried")
+    error: str
+    progress: JobProgressOut
+    created_at: float
+    started_at: float | None
+    finished_at: float | None
+    seconds: float
+
+    @classmethod
+    def of(cls, job: IngestJob) -> JobOut:
+        return cls.model_validate(job.as_dict())
 
 
 class UploadResponse(BaseModel):

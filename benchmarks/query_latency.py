@@ -96,8 +96,8 @@ def run_size(total: int, folder: Path, vlm: Path | None, asks: int) -> dict[str,
     services.ingestor.ingest([pdf])
     add_distractors(services, total)
     points = services.store.count()
-    search = measure(lambda q: services.retriever.search(q), QUESTIONS)
-    ask = measure(lambda q: services.asker.ask(q), QUESTIONS[:asks])
+    search = measure(lambda q: services.retriever.search(q, tenant="default"), QUESTIONS)
+    ask = measure(lambda q: services.asker.ask(q, tenant="default"), QUESTIONS[:asks])
     answerer = services.answerer.model_id
     services.close()
     return {"points": points, "search": search, "ask": ask, "answerer": answerer}

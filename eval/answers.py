@@ -56,7 +56,7 @@ def evaluate_answers(
     unanswerable: list[tuple[Query, Answer]] = []
     answerable: list[tuple[Query, Answer]] = []
     for query in dataset.queries[:limit]:
-        answer = services.asker.ask(query.question)
+        answer = services.asker.ask(query.question, tenant=services.settings.ingest.tenant)
         (answerable if query.answerable else unanswerable).append((query, answer))
     result: dict[str, Any] = {
         "answerer": services.answerer.model_id,

@@ -19,6 +19,7 @@ from typing import Any
 
 from eval.datasets import Dataset, Query
 from eval.metrics import hit_at_k, mrr_at_k, ndcg_at_k, recall_at_k
+from mmrag.documents import Submission
 from mmrag.errors import InvalidRequestError
 from mmrag.observe import IngestObserver
 from mmrag.retrieval import CHANNELS, fuse
@@ -170,6 +171,7 @@ def run_eval(
     settings: Settings,
     *,
     observer: IngestObserver | None = None,
+    finished: Callable[[Submission], None] | None = None,
     limit: int | None = None,
     answers: bool = False,
     services: Services | None = None,
@@ -184,12 +186,17 @@ def run_eval(
         configurations=configurations(built, extra),
     )
     started = time.perf_counter()
-    results = built.ingestor.ingest(list(dataset.corpus), observer)
+    results = built.ingest_here(
+        list(dataset.corpus),
+        tenant=built.settings.ingest.tenant,
+        observer=observer,
+        finished=finished,
+    )
     run.ingest = {
         "seconds": time.perf_counter() - started,
         "indexed": sum(r.outcome == "indexed" for r in results),
         "unchanged": sum(r.outcome == "unchanged" for r in results),
-        "failed": [r.error for r in results if r.outcome == "failed"],
+        "failed": [r.message for r in results if r.outcome == "failed"],
         "points": built.store.count(),
     }
     queries = [q for q in dataset.queries if q.answerable and q.relevant][:limit]
@@ -208,7 +215,9 @@ def _evaluate(
     services: Services, chosen: dict[str, dict[str, float]], query: Query, root: Path
 ) -> QueryResult:
     retrieval = services.settings.retrieval
-    result = services.retriever.search(query.question, limit=retrieval.candidates)
+    result = services.retriever.search(
+        query.question, tenant=services.settings.ingest.tenant, limit=retrieval.candidates
+    )
     scores, tops = {}, {}
     for name, weights in chosen.items():
         rankings = {c: ranked for c, ranked in result.rankings.items() if c in weights}

@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import logging
 import os
+import re
 import sys
 from pathlib import Path
 from typing import Annotated, Any
@@ -14,6 +15,7 @@ from rich.console import Console
 
 from mmrag.services import Services, build_services
 from mmrag.settings import Settings, load_settings
+from mmrag.tenancy import TENANT_PATTERN
 
 app = typer.Typer(
     name="mmrag",
@@ -34,6 +36,7 @@ class _State:
     config: Path | None = None
     data_dir: Path | None = None
     profile: str | None = None
+    tenant: str | None = None
 
 
 def settings() -> Settings:
@@ -44,6 +47,11 @@ def settings() -> Settings:
     if _State.profile is not None:
         overrides["profile"] = _State.profile
     return load_settings(_State.config, **overrides)
+
+
+def tenant() -> str:
+    """The tenant the command acts for: --tenant, else ingest.tenant."""
+    return _State.tenant or settings().ingest.tenant
 
 
 def services(*, announce: bool = True) -> Services:
@@ -62,9 +70,15 @@ def root(
     ] = None,
     data_dir: Annotated[Path | None, typer.Option(help="data directory (MMRAG_DATA_DIR)")] = None,
     profile: Annotated[str | None, typer.Option(help="auto, default or offline")] = None,
+    tenant: Annotated[
+        str | None, typer.Option(help="act for this tenant (default: ingest.tenant)")
+    ] = None,
     verbose: Annotated[bool, typer.Option("--verbose", "-v", help="log details")] = False,
 ) -> None:
+    if tenant is not None and not re.fullmatch(TENANT_PATTERN, tenant):
+        raise typer.BadParameter(f"{tenant!r}: use 1-64 letters, digits, '.', '_' or '-'")
     _State.config, _State.data_dir, _State.profile = config, data_dir, profile
+    _State.tenant = tenant
     _configure_logging(verbose)
 
 

@@ -9,7 +9,7 @@ from typing import Annotated
 import typer
 from rich.table import Table
 
-from ingest.app import console, docs_app, print_json, services
+from ingest.app import console, docs_app, print_json, services, tenant
 from mmrag.types import DocumentRecord
 
 
@@ -19,7 +19,7 @@ def list_documents(
 ) -> None:
     """Every document: id, path, status, error, pages, images, points."""
     with services(announce=False) as built:
-        records = built.catalog.list(built.settings.ingest.tenant)
+        records = built.catalog.list(tenant())
     if as_json:
         print_json([record.as_dict() for record in records])
         return
@@ -33,7 +33,7 @@ def list_documents(
     for r in records:
         table.add_row(
             r.document_id,
-            os.path.relpath(r.path, root) if root else r.path,
+            os.path.relpath(r.path, root) if root and not r.path.startswith("upload:") else r.path,
             f"[{colour[r.status.value]}]{r.status.value}",
             str(r.version),
             str(r.pages),
@@ -54,7 +54,7 @@ def show_document(
 ) -> None:
     """One document in full, with its warnings."""
     with services(announce=False) as built:
-        record = built.catalog.require(document_id)
+        record = built.catalog.require(tenant(), document_id)
     if as_json:
         print_json(record.as_dict())
     else:
@@ -76,5 +76,5 @@ def delete_document(
 ) -> None:
     """Remove a document's points, stored images and catalog entry."""
     with services(announce=False) as built:
-        record = built.delete_document(document_id)
+        record = built.documents.delete(tenant(), document_id)
     console.print(f"deleted {record.document_id} ({record.path})", highlight=False)

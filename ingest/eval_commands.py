@@ -39,7 +39,6 @@ def run(
     from eval.report import write_report
     from eval.runner import eval_settings, parse_configuration, run_eval
     from ingest.progress import RichObserver
-    from mmrag.observe import IngestObserver, LoggingObserver
     from mmrag.services import build_services
 
     extra = dict(parse_configuration(text) for text in configuration or ())
@@ -48,20 +47,18 @@ def run(
     built = build_services(eval_settings(loaded, data))
     for note in built.profile.notes:
         errors.print(f"[cyan]note[/cyan] {note}", highlight=False, soft_wrap=True)
-    with built:
-        observer: IngestObserver = LoggingObserver()
-        with (
-            RichObserver(errors, len(data.corpus)) if sys.stderr.isatty() else nullcontext() as bar
-        ):
-            result = run_eval(
-                data,
-                loaded,
-                observer=bar or observer,
-                limit=limit,
-                answers=answers,
-                services=built,
-                extra=extra,
-            )
+    bars = RichObserver(errors, len(data.corpus)) if sys.stderr.isatty() else nullcontext()
+    with built, bars as bar:
+        result = run_eval(
+            data,
+            loaded,
+            observer=bar,
+            finished=bar.file_finished if bar else None,
+            limit=limit,
+            answers=answers,
+            services=built,
+            extra=extra,
+        )
     report = write_report(result, out)
     console.print((out / "report.md").read_text(), markup=False, highlight=False)
     console.print(f"report: {out / 'report.json'}", highlight=False)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 import os
 import sys
 from pathlib import Path
@@ -10,31 +11,38 @@ from typing import Annotated, Any
 import typer
 from rich.table import Table
 
-from ingest.app import app, console, errors, print_json, services
-from ingest.progress import RichObserver
-from mmrag.errors import MmragError
-from mmrag.observe import IngestObserver, LoggingObserver
-from mmrag.pipeline import IngestResult, expand_paths
+from ingest.app import app, console, errors, print_json, services, tenant
+from ingest.progress import RichObserver, wait_for_jobs
+from mmrag.documents import Submission
+from mmrag.errors import DocumentError, MmragError, StoreLockedError
+from mmrag.pipeline import expand_paths
+from mmrag.services import Services, running_service
+
+logger = logging.getLogger("mmrag.ingest")
 
 
 @app.command()
 def ingest(
     paths: Annotated[list[str], typer.Argument(help="files, folders (recursive) or glob patterns")],
     force: Annotated[bool, typer.Option(help="re-index files even when unchanged")] = False,
+    wait: Annotated[
+        bool, typer.Option(help="when workers run the jobs: wait for them to finish")
+    ] = True,
     as_json: Annotated[bool, typer.Option("--json", help="print results as JSON")] = False,
 ) -> None:
-    """Index documents and images. Exits 1 if any file failed (the others are indexed)."""
+    """Index documents and images. Exits 1 if any file failed (the others are indexed).
+
+    Runs the jobs in this process when it can hold the embedded store; otherwise (a
+    running `mmrag serve`, or workers on a queue server) submits them and waits."""
     files, missing = expand_paths(paths)
     for pattern in missing:
         errors.print(f"[red]not found[/red] {pattern}", highlight=False)
+    scope = tenant()
     with services() as built:
-        ingestor = built.ingestor  # loads every model once, before the first file
-        if sys.stderr.isatty() and not as_json:
-            with RichObserver(errors, len(files)) as observer:
-                results = ingestor.ingest(files, observer, force=force)
+        if _runs_jobs_here(built):
+            results = _ingest_here(built, files, scope, force, as_json)
         else:
-            logging_observer: IngestObserver = LoggingObserver()
-            results = ingestor.ingest(files, logging_observer, force=force)
+            results = _ingest_through_queue(built, files, scope, force, wait, as_json)
     if as_json:
         print_json([_result_dict(r) for r in results])
     else:
@@ -43,49 +51,97 @@ def ingest(
         raise typer.Exit(1)
 
 
-def _result_dict(result: IngestResult) -> dict[str, Any]:
+def _runs_jobs_here(built: Services) -> bool:
+    """Whether this process may run the jobs: the queue is embedded and nobody else holds
+    the embedded store (a running `mmrag serve` runs them instead)."""
+    if not built.queue.embedded:
+        return False
+    if running_service(built.settings) is not None:
+        return False
+    try:
+        built.store.count()
+    except StoreLockedError:
+        return False
+    return True
+
+
+def _ingest_here(
+    built: Services, files: list[Path], scope: str, force: bool, as_json: bool
+) -> list[Submission]:
+    # Models load on the first file that needs indexing: an unchanged re-run loads none.
+    if sys.stderr.isatty() and not as_json:
+        with RichObserver(errors, len(files)) as observer:
+            return built.ingest_here(
+                files, tenant=scope, force=force, observer=observer, finished=observer.file_finished
+            )
+    return built.ingest_here(files, tenant=scope, force=force)  # the runner logs each file
+
+
+def _ingest_through_queue(
+    built: Services, files: list[Path], scope: str, force: bool, wait: bool, as_json: bool
+) -> list[Submission]:
+    holder = running_service(built.settings)
+    where = f"mmrag serve (pid {holder['pid']}, {holder['url']})" if holder else "the workers"
+    if not as_json:
+        errors.print(f"[cyan]note[/cyan] submitting {len(files)} file(s) to {where}")
+    submitted = []
+    for path in files:
+        try:
+            submitted.append(built.documents.submit_file(scope, path, force=force))
+        except (DocumentError, OSError, UnicodeError) as exc:
+            submitted.append(Submission(str(path), None, None, f"{path}: {exc}"))
+    if not wait:
+        return submitted
+    return wait_for_jobs(built, submitted, errors if sys.stderr.isatty() and not as_json else None)
+
+
+def _result_dict(result: Submission) -> dict[str, Any]:
+    record, job = result.record, result.job
     return {
-        "path": str(result.path),
+        "path": result.source,
         "outcome": result.outcome,
-        "id": result.document_id,
-        "error": result.error,
-        "warnings": list(result.warnings),
-        "pages": result.pages,
-        "chunks": result.chunks,
-        "images": result.images,
-        "points": result.points,
-        "seconds": round(result.seconds, 3),
+        "id": record.document_id if record else None,
+        "job_id": job.job_id if job else None,
+        "error": result.message,
+        "warnings": list(record.warnings) if record else [],
+        "pages": record.pages if record else 0,
+        "chunks": record.chunks if record else 0,
+        "images": record.images if record else 0,
+        "points": record.points if record else 0,
+        "seconds": round(job.seconds, 3) if job else 0.0,
     }
 
 
-def _summary(results: list[IngestResult]) -> None:
-    root = Path(os.path.commonpath([r.path.resolve().parent for r in results])) if results else None
+def _summary(results: list[Submission]) -> None:
+    paths = [Path(r.source).resolve() for r in results]
+    root = Path(os.path.commonpath([p.parent for p in paths])) if paths else None
     table = Table(title=f"ingest summary ({root})" if root else "ingest summary")
     table.add_column("file", overflow="fold", ratio=1)
     for column in ("outcome", "pages", "chunks", "images", "points", "seconds"):
         table.add_column(column, justify="right" if column != "outcome" else "left")
     style = {"indexed": "green", "unchanged": "cyan", "failed": "red"}
-    for r in results:
-        name = str(r.path.resolve().relative_to(root)) if root else str(r.path)
+    for result, path in zip(results, paths, strict=True):
+        row = _result_dict(result)
+        name = str(path.relative_to(root)) if root else result.source
         table.add_row(
             name,
-            f"[{style[r.outcome]}]{r.outcome}",
-            str(r.pages),
-            str(r.chunks),
-            str(r.images),
-            str(r.points),
-            f"{r.seconds:.1f}",
+            f"[{style.get(result.outcome, 'yellow')}]{result.outcome}",
+            *(str(row[key]) for key in ("pages", "chunks", "images", "points")),
+            f"{row['seconds']:.1f}",
         )
     console.print(table)
-    for r in results:
-        if r.outcome == "failed":
-            console.print(f"[red]failed[/red] {r.error}", highlight=False, soft_wrap=True)
+    for result in results:
+        if result.outcome == "failed":
+            console.print(f"[red]failed[/red] {result.message}", highlight=False, soft_wrap=True)
     counts = {o: sum(r.outcome == o for r in results) for o in ("indexed", "unchanged", "failed")}
-    seconds = sum(r.seconds for r in results)
-    pages = sum(r.pages for r in results if r.outcome == "indexed")
+    seconds = sum(r.job.seconds for r in results if r.job)
+    pages = sum(r.record.pages for r in results if r.record and r.outcome == "indexed")
+    waiting = len(results) - sum(counts.values())
     console.print(
         f"{counts['indexed']} indexed, {counts['unchanged']} unchanged, "
-        f"{counts['failed']} failed; {pages} pages in {seconds:.1f}s",
+        f"{counts['failed']} failed"
+        + (f", {waiting} still queued" if waiting else "")
+        + f"; {pages} pages in {seconds:.1f}s",
         highlight=False,
     )
 

@@ -8,7 +8,7 @@ from typing import Annotated, Any
 import typer
 from rich.table import Table
 
-from ingest.app import app, console, print_json, services, settings
+from ingest.app import app, console, print_json, services, settings, tenant
 from mmrag.errors import InvalidRequestError
 from mmrag.retrieval import SearchFilters
 from mmrag.types import Answer, Citation, Hit
@@ -70,13 +70,13 @@ def search(
 
             with Image.open(image) as picture:
                 result = built.retriever.search_image(
-                    picture.convert("RGB"), limit=limit, filters=filters
+                    picture.convert("RGB"), tenant=tenant(), limit=limit, filters=filters
                 )
         elif query and query.strip():
-            result = built.retriever.search(query, limit=limit, filters=filters)
+            result = built.retriever.search(query, tenant=tenant(), limit=limit, filters=filters)
         else:
             raise InvalidRequestError("give a QUERY or --image PATH")
-        data_dir = built.settings.data_dir
+        data_dir = built.settings.blob_root
     hits = [hit_dict(hit, data_dir) for hit in result.hits]
     if as_json:
         print_json({"hits": hits, "timings": result.timings})
@@ -110,9 +110,9 @@ def ask(
     """Answer from the retrieved text and images, streamed, then the citations."""
     filters = filters_from(document, kind, pages)
     with services() as built:
-        data_dir = built.settings.data_dir
+        data_dir = built.settings.blob_root
         answer: Answer | None = None
-        for event in built.asker.events(question, filters=filters):
+        for event in built.asker.events(question, tenant=tenant(), filters=filters):
             if event.kind == "token" and not as_json:
                 console.out(event.data, end="", highlight=False)
             elif event.kind == "done":

@@ -12,11 +12,12 @@ import re
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Any
 
 from PIL import Image
 
+from mmrag.blobs import BlobStore
+from mmrag.errors import DocumentNotFoundError
 from mmrag.models.base import Answerer, Source
 from mmrag.retrieval import Retriever, SearchFilters, checked_text
 from mmrag.settings import AnswererSettings
@@ -72,26 +73,28 @@ class Asker:
         retriever: Retriever,
         answerer: Answerer,
         settings: AnswererSettings,
-        data_dir: Path,
+        blobs: BlobStore,
     ) -> None:
         self._retriever = retriever
         self._answerer = answerer
         self._settings = settings
-        self._data_dir = data_dir
+        self._blobs = blobs
 
-    def ask(self, question: str, *, filters: SearchFilters | None = None) -> Answer:
-        """The whole answer at once."""
-        for event in self.events(question, filters=filters):
+    def ask(self, question: str, *, tenant: str, filters: SearchFilters | None = None) -> Answer:
+        """The whole answer at once, from the tenant's documents."""
+        for event in self.events(question, tenant=tenant, filters=filters):
             if event.kind == "done":
                 answer: Answer = event.data
                 return answer
         raise AssertionError("events() always ends with a done event")  # pragma: no cover
 
-    def events(self, question: str, *, filters: SearchFilters | None = None) -> Iterator[AskEvent]:
+    def events(
+        self, question: str, *, tenant: str, filters: SearchFilters | None = None
+    ) -> Iterator[AskEvent]:
         question = self._check(question)
         started = time.perf_counter()
         hits = self._retriever.search(
-            question, limit=self._settings.max_sources, filters=filters
+            question, tenant=tenant, limit=self._settings.max_sources, filters=filters
         ).hits
         retrieved = time.perf_counter()
         yield AskEvent("retrieval", hits)
@@ -141,9 +144,10 @@ class Asker:
             sources.append(Source(number=number, hit=hit, image=image))
         return sources
 
-    def _load(self, relative: str) -> Image.Image | None:
-        path = self._data_dir / relative
-        if not path.is_file():
+    def _load(self, key: str) -> Image.Image | None:
+        try:
+            path = self._blobs.path(key)
+        except DocumentNotFoundError:
             return None  # deleted meanwhile: the text still stands
         with Image.open(path) as image:
             copy = image.convert("RGB")

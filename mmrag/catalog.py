@@ -1,51 +1,28 @@
-"""The document catalog and the caption cache, in one SQLite file under the data directory.
+"""The document catalog and the caption cache (SQLite by default, PostgreSQL when
+``catalog.url`` names one).
 
 The catalog is the source of truth for document status and versions; the vector
-store holds the points. SQLite in WAL mode lets the API and a CLI read while one
-writer ingests.
+store holds the points. Every document read and write names its tenant: a document
+of another tenant is simply not found.
 """
 
 from __future__ import annotations
 
 import json
-import sqlite3
-import threading
 from collections.abc import Iterable
 from datetime import UTC, datetime
-from pathlib import Path
+from typing import Any
 
+from sqlalchemy import Engine, and_, delete, func, insert, select, update
+from sqlalchemy.exc import IntegrityError
+
+from mmrag.db import captions, documents, open_engine
 from mmrag.errors import DocumentNotFoundError
 from mmrag.types import DocumentRecord, DocumentStatus
 
-_SCHEMA = """
-CREATE TABLE IF NOT EXISTS documents (
-    document_id TEXT PRIMARY KEY,
-    tenant TEXT NOT NULL,
-    path TEXT NOT NULL,
-    content_hash TEXT NOT NULL,
-    status TEXT NOT NULL,
-    version INTEGER NOT NULL,
-    file_type TEXT NOT NULL DEFAULT '',
-    error TEXT NOT NULL DEFAULT '',
-    warnings TEXT NOT NULL DEFAULT '[]',
-    pages INTEGER NOT NULL DEFAULT 0,
-    chunks INTEGER NOT NULL DEFAULT 0,
-    images INTEGER NOT NULL DEFAULT 0,
-    points INTEGER NOT NULL DEFAULT 0,
-    created_at TEXT NOT NULL,
-    updated_at TEXT NOT NULL
-);
-CREATE INDEX IF NOT EXISTS documents_tenant ON documents (tenant, path);
-CREATE TABLE IF NOT EXISTS captions (
-    cache_key TEXT NOT NULL,
-    image_id TEXT NOT NULL,
-    caption TEXT NOT NULL,
-    PRIMARY KEY (cache_key, image_id)
-);
-"""
-_COLUMNS = (
-    "document_id",
+_FIELDS = (
     "path",
+    "filename",
     "content_hash",
     "status",
     "version",
@@ -56,8 +33,7 @@ _COLUMNS = (
     "chunks",
     "images",
     "points",
-    "created_at",
-    "updated_at",
+    "run_id",
 )
 
 
@@ -65,98 +41,164 @@ def _now() -> datetime:
     return datetime.now(UTC).replace(microsecond=0)
 
 
-def _record(row: sqlite3.Row) -> DocumentRecord:
+def _aware(value: datetime) -> datetime:
+    return value if value.tzinfo else value.replace(tzinfo=UTC)  # SQLite drops the zone
+
+
+def _record(row: Any) -> DocumentRecord:
     return DocumentRecord(
-        document_id=row["document_id"],
-        path=row["path"],
-        content_hash=row["content_hash"],
-        status=DocumentStatus(row["status"]),
-        version=row["version"],
-        file_type=row["file_type"],
-        error=row["error"],
-        warnings=tuple(json.loads(row["warnings"])),
-        pages=row["pages"],
-        chunks=row["chunks"],
-        images=row["images"],
-        points=row["points"],
-        created_at=datetime.fromisoformat(row["created_at"]),
-        updated_at=datetime.fromisoformat(row["updated_at"]),
+        document_id=row.document_id,
+        path=row.path,
+        filename=row.filename,
+        content_hash=row.content_hash,
+        status=DocumentStatus(row.status),
+        version=row.version,
+        file_type=row.file_type,
+        error=row.error,
+        warnings=tuple(json.loads(row.warnings)),
+        pages=row.pages,
+        chunks=row.chunks,
+        images=row.images,
+        points=row.points,
+        run_id=row.run_id,
+        created_at=_aware(row.created_at),
+        updated_at=_aware(row.updated_at),
     )
+
+
+def _values(record: DocumentRecord) -> dict[str, Any]:
+    values = {name: getattr(record, name) for name in _FIELDS}
+    values["status"] = record.status.value
+    values["warnings"] = json.dumps(list(record.warnings))
+    return values
 
 
 class Catalog:
     """Documents (id, path, hash, status, version, counts) and cached captions."""
 
-    def __init__(self, path: Path) -> None:
-        path.parent.mkdir(parents=True, exist_ok=True)
-        self._lock = threading.Lock()
-        self._db = sqlite3.connect(path, check_same_thread=False, isolation_level=None)
-        self._db.row_factory = sqlite3.Row
-        self._db.execute("PRAGMA journal_mode=WAL")
-        self._db.execute("PRAGMA busy_timeout=10000")
-        self._db.executescript(_SCHEMA)
+    def __init__(self, engine: Engine) -> None:
+        self.engine = engine
 
-    def get(self, document_id: str) -> DocumentRecord | None:
-        with self._lock:
-            row = self._db.execute(
-                "SELECT * FROM documents WHERE document_id = ?", (document_id,)
-            ).fetchone()
+    @classmethod
+    def open(cls, url: str) -> Catalog:
+        return cls(open_engine(url))
+
+    def get(self, tenant: str, document_id: str) -> DocumentRecord | None:
+        query = select(documents).where(
+            and_(documents.c.document_id == document_id, documents.c.tenant == tenant)
+        )
+        with self.engine.connect() as connection:
+            row = connection.execute(query).first()
         return _record(row) if row else None
 
-    def require(self, document_id: str) -> DocumentRecord:
-        record = self.get(document_id)
+    def require(self, tenant: str, document_id: str) -> DocumentRecord:
+        record = self.get(tenant, document_id)
         if record is None:
             raise DocumentNotFoundError(document_id)
         return record
 
-    def list(self, tenant: str) -> list[DocumentRecord]:
-        with self._lock:
-            rows = self._db.execute(
-                "SELECT * FROM documents WHERE tenant = ? ORDER BY path", (tenant,)
-            ).fetchall()
-        return [_record(row) for row in rows]
+    def list(
+        self, tenant: str, *, limit: int | None = None, offset: int = 0
+    ) -> list[DocumentRecord]:
+        query = (
+            select(documents)
+            .where(documents.c.tenant == tenant)
+            .order_by(documents.c.path, documents.c.document_id)
+            .limit(limit)
+            .offset(offset)
+        )
+        with self.engine.connect() as connection:
+            return [_record(row) for row in connection.execute(query)]
+
+    def count(self, tenant: str) -> int:
+        query = select(func.count()).select_from(documents).where(documents.c.tenant == tenant)
+        with self.engine.connect() as connection:
+            return int(connection.execute(query).scalar_one())
 
     def save(self, tenant: str, record: DocumentRecord) -> DocumentRecord:
         """Insert or replace a record; created_at is kept, updated_at is now."""
         now = _now()
-        existing = self.get(record.document_id)
-        created = existing.created_at if existing and existing.created_at else now
-        values = {name: getattr(record, name) for name in _COLUMNS[:-2]}
-        values["status"] = record.status.value
-        values["warnings"] = json.dumps(list(record.warnings))
-        with self._lock:
-            self._db.execute(
-                f"INSERT OR REPLACE INTO documents (tenant, {', '.join(_COLUMNS)}) "
-                f"VALUES (?, {', '.join('?' * len(_COLUMNS))})",
-                (tenant, *values.values(), created.isoformat(), now.isoformat()),
-            )
-        return self.require(record.document_id)
+        with self.engine.begin() as connection:
+            changed = connection.execute(
+                update(documents)
+                .where(
+                    and_(
+                        documents.c.document_id == record.document_id,
+                        documents.c.tenant == tenant,
+                    )
+                )
+                .values(**_values(record), updated_at=now)
+            ).rowcount
+            if not changed:
+                try:
+                    connection.execute(
+                        insert(documents).values(
+                            document_id=record.document_id,
+                            tenant=tenant,
+                            **_values(record),
+                            created_at=now,
+                            updated_at=now,
+                        )
+                    )
+                except IntegrityError as exc:  # the id belongs to another tenant
+                    raise DocumentNotFoundError(record.document_id) from exc
+        return self.require(tenant, record.document_id)
 
-    def delete(self, document_id: str) -> None:
-        with self._lock:
-            self._db.execute("DELETE FROM documents WHERE document_id = ?", (document_id,))
+    def update(self, tenant: str, record: DocumentRecord) -> bool:
+        """Change an existing record only: a deleted document is never re-created (a
+        worker finishing a job whose document was deleted meanwhile)."""
+        with self.engine.begin() as connection:
+            changed = connection.execute(
+                update(documents)
+                .where(
+                    and_(
+                        documents.c.document_id == record.document_id,
+                        documents.c.tenant == tenant,
+                    )
+                )
+                .values(**_values(record), updated_at=_now())
+            ).rowcount
+        return bool(changed)
+
+    def delete(self, tenant: str, document_id: str) -> bool:
+        with self.engine.begin() as connection:
+            removed = connection.execute(
+                delete(documents).where(
+                    and_(documents.c.document_id == document_id, documents.c.tenant == tenant)
+                )
+            ).rowcount
+        return bool(removed)
 
     def cached_captions(self, cache_key: str, image_ids: Iterable[str]) -> dict[str, str]:
         ids = list(dict.fromkeys(image_ids))
         found: dict[str, str] = {}
-        for start in range(0, len(ids), 500):  # SQLite's bound-parameter limit
-            part = ids[start : start + 500]
-            with self._lock:
-                rows = self._db.execute(
-                    f"SELECT image_id, caption FROM captions WHERE cache_key = ? AND image_id IN "
-                    f"({', '.join('?' * len(part))})",
-                    (cache_key, *part),
-                ).fetchall()
-            found.update({row["image_id"]: row["caption"] for row in rows})
+        with self.engine.connect() as connection:
+            for start in range(0, len(ids), 500):  # bound-parameter limits
+                part = ids[start : start + 500]
+                rows = connection.execute(
+                    select(captions.c.image_id, captions.c.caption).where(
+                        and_(captions.c.cache_key == cache_key, captions.c.image_id.in_(part))
+                    )
+                )
+                found.update({row.image_id: row.caption for row in rows})
         return found
 
-    def store_captions(self, cache_key: str, captions: dict[str, str]) -> None:
-        with self._lock:
-            self._db.executemany(
-                "INSERT OR REPLACE INTO captions (cache_key, image_id, caption) VALUES (?, ?, ?)",
-                [(cache_key, image_id, caption) for image_id, caption in captions.items()],
-            )
+    def store_captions(self, cache_key: str, texts: dict[str, str]) -> None:
+        if not texts:
+            return
+        known = self.cached_captions(cache_key, texts)
+        fresh = [
+            {"cache_key": cache_key, "image_id": image_id, "caption": caption}
+            for image_id, caption in texts.items()
+            if image_id not in known
+        ]
+        if not fresh:
+            return
+        try:
+            with self.engine.begin() as connection:
+                connection.execute(insert(captions), fresh)
+        except IntegrityError:  # another worker cached the same image meanwhile: same text
+            pass
 
     def close(self) -> None:
-        with self._lock:
-            self._db.close()
+        self.engine.dispose()

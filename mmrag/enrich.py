@@ -7,11 +7,12 @@ prompt), so an image seen before, in any document, costs no model work.
 from __future__ import annotations
 
 import hashlib
+import io
 from collections.abc import Callable, Sequence
-from pathlib import Path
 
 from PIL import Image
 
+from mmrag.blobs import BlobStore, image_key
 from mmrag.catalog import Catalog
 from mmrag.models.base import Captioner
 from mmrag.ocr import ocr_text
@@ -26,33 +27,35 @@ def image_id(image: Image.Image) -> str:
 
 
 class ImageEnricher:
-    """Saves images under the data directory and attaches captions and OCR text."""
+    """Saves images in the blob store and attaches captions and OCR text."""
 
     def __init__(
         self,
         *,
         catalog: Catalog,
+        blobs: BlobStore,
         captioner: Captioner | None,
         ocr_languages: str | None,
         max_side: int = 2048,
     ) -> None:
         self._catalog = catalog
+        self._blobs = blobs
         self._captioner = captioner
         self._ocr_languages = ocr_languages  # None: no separate OCR pass
         self._max_side = max_side  # stored copies are bounded; models resize anyway
 
-    def enrich(self, elements: Sequence[ImageElement], folder: Path) -> list[ImageAsset]:
+    def enrich(self, elements: Sequence[ImageElement], document_id: str) -> list[ImageAsset]:
         """One asset per element, in order: saved PNG, caption, OCR text."""
         ids = [image_id(element.image) for element in elements]
         captions = self._captions(elements, ids)
         ocr = self._ocr(elements, ids)
         assets = []
         for element, identifier in zip(elements, ids, strict=True):
-            path = self._save(element.image, folder / f"{identifier[:32]}.png")
+            key = self._save(element.image, image_key(document_id, identifier))
             assets.append(
                 ImageAsset(
                     image_id=identifier,
-                    path=path,
+                    key=key,
                     page=element.page,
                     kind=element.kind,
                     width=element.image.width,
@@ -101,14 +104,14 @@ class ImageEnricher:
 
         return self._cached_run(f"ocr|{languages}", [e for e, _ in todo], [i for _, i in todo], run)
 
-    def _save(self, image: Image.Image, path: Path) -> Path:
-        if not path.exists():
-            path.parent.mkdir(parents=True, exist_ok=True)
+    def _save(self, image: Image.Image, key: str) -> str:
+        if not self._blobs.exists(key):
             copy = image
             if max(image.size) > self._max_side:
                 copy = image.copy()
                 copy.thumbnail((self._max_side, self._max_side))
-            temporary = path.with_suffix(".tmp")
-            copy.save(temporary, format="PNG", compress_level=1)
-            temporary.replace(path)  # never a half-written file under the final name
-        return path
+            encoded = io.BytesIO()
+            copy.save(encoded, format="PNG", compress_level=1)
+            encoded.seek(0)
+            self._blobs.write(key, encoded)  # never a half-written blob under the key
+        return key

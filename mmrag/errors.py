@@ -17,7 +17,13 @@ with ``raise ... from exc`` so the original stays attached.
     │   └── ImageTooLargeError       pixel count over the limit (decompression bomb)
     ├── DocumentNotFoundError    no document (or image) with that id
     ├── InvalidRequestError      a question or search the library cannot take (empty, too long)
-    └── StoreError               the vector store is unreachable or rejected a request
+    │   └── TooLargeError            an upload over its size limit
+    ├── StoreError               the vector store or the catalog is unreachable or refused
+    │   └── StoreLockedError         the embedded store is held by another process
+    └── JobCancelled             an ingest job stopped: its document was deleted or superseded
+
+Model runtime errors and store errors are *transient* for ingest jobs: the job is
+retried with backoff before its document is marked failed.
 """
 
 from __future__ import annotations
@@ -96,5 +102,28 @@ class InvalidRequestError(MmragError):
     """A question or search request the library cannot take (empty, too long, bad filter)."""
 
 
+class TooLargeError(InvalidRequestError):
+    """An upload passed its size limit while it was being received."""
+
+
 class StoreError(MmragError):
-    """The vector store is unreachable or rejected a request."""
+    """The vector store (or the catalog, or the queue) is unreachable or rejected a request."""
+
+
+class StoreLockedError(StoreError):
+    """The embedded store is open in another process (a running ``mmrag serve``?)."""
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+        super().__init__(
+            f"the embedded store at {path} is open in another process; stop it, or run a "
+            "Qdrant server (store.qdrant_url) for several processes"
+        )
+
+
+class JobCancelled(MmragError):
+    """An ingest job stopped because its document was deleted or a newer version came."""
+
+
+# Failures an ingest job retries (with backoff) before failing its document.
+TRANSIENT_ERRORS: tuple[type[MmragError], ...] = (ModelRuntimeError, StoreError)

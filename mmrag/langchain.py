@@ -27,13 +27,16 @@ class MmragRetriever(BaseRetriever):
     model_config = ConfigDict(arbitrary_types_allowed=True)
 
     retriever: Retriever
+    tenant: str = "default"
     limit: int = 8
     filters: SearchFilters | None = None
 
     def _get_relevant_documents(
         self, query: str, *, run_manager: CallbackManagerForRetrieverRun
     ) -> list[Document]:
-        result = self.retriever.search(query, limit=self.limit, filters=self.filters)
+        result = self.retriever.search(
+            query, tenant=self.tenant, limit=self.limit, filters=self.filters
+        )
         return [
             Document(page_content=hit.text, metadata=hit_metadata(hit), id=hit.point_id)
             for hit in result.hits

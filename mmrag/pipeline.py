@@ -11,16 +11,21 @@ from __future__ import annotations
 
 import hashlib
 import logging
-import shutil
-import time
 import uuid
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 
+from mmrag.blobs import BlobStore
 from mmrag.catalog import Catalog
 from mmrag.enrich import ImageEnricher
-from mmrag.errors import DocumentError, EmptyDocumentError
+from mmrag.errors import (
+    TRANSIENT_ERRORS,
+    DocumentError,
+    EmptyDocumentError,
+    JobCancelled,
+)
+from mmrag.jobs import IngestJob
 from mmrag.observe import IngestObserver, NullObserver
 from mmrag.parsing import parse_file
 from mmrag.parsing.chunking import Chunker
@@ -41,22 +46,6 @@ logger = logging.getLogger(__name__)
 _DOCUMENT_NAMESPACE = uuid.UUID("0d9a7c34-5f1e-4b2a-8c6d-3e7f9a1b2c4d")
 
 
-@dataclass(frozen=True)
-class IngestResult:
-    """The outcome for one file: ``indexed``, ``unchanged`` or ``failed``."""
-
-    path: Path
-    outcome: str
-    document_id: str | None = None
-    error: str = ""
-    warnings: tuple[str, ...] = ()
-    pages: int = 0
-    chunks: int = 0
-    images: int = 0
-    points: int = 0
-    seconds: float = 0.0
-
-
 def content_hash(path: Path) -> str:
     digest = hashlib.sha256()
     with path.open("rb") as handle:
@@ -65,9 +54,10 @@ def content_hash(path: Path) -> str:
     return digest.hexdigest()
 
 
-def document_id_for(tenant: str, path: Path) -> str:
-    """One id per (tenant, file location): a changed file keeps its id and gets a new version."""
-    return uuid.uuid5(_DOCUMENT_NAMESPACE, f"{tenant}/{path.resolve()}").hex[:16]
+def document_id_for(tenant: str, origin: str) -> str:
+    """One id per (tenant, origin): a file's absolute path, so a changed file keeps its id
+    and gets a new version; an upload's content hash, so equal names never collide."""
+    return uuid.uuid5(_DOCUMENT_NAMESPACE, f"{tenant}/{origin}").hex[:16]
 
 
 def expand_paths(inputs: Iterable[str | Path]) -> tuple[list[Path], list[str]]:
@@ -113,7 +103,7 @@ class _Tally:
     images: int = 0
     points: int = 0
     next_index: int = 0
-    image_files: set[Path] = field(default_factory=set)
+    image_keys: set[str] = field(default_factory=set)
 
 
 def document_heading(source: str, first: TextElement, limit: int = 120) -> str:
@@ -122,32 +112,10 @@ def document_heading(source: str, first: TextElement, limit: int = 120) -> str:
     return f"{Path(source).stem.replace('_', ' ')}: {line}"
 
 
-def image_folder(settings: Settings, document_id: str) -> Path:
-    """Where a document's extracted images live (removed with the document)."""
-    return settings.images_dir / document_id
-
-
-def original_folder(settings: Settings, document_id: str) -> Path:
-    """Where the copy of a document's original file lives (removed with the document)."""
-    return settings.files_dir / document_id
-
-
-def delete_document(
-    *, settings: Settings, catalog: Catalog, store: VectorStore, document_id: str
-) -> DocumentRecord:
-    """Remove a document's points, stored images and catalog entry; no model needed."""
-    record = catalog.require(document_id)
-    store.delete(PointFilter(match={"document_id": document_id}))
-    shutil.rmtree(image_folder(settings, document_id), ignore_errors=True)
-    shutil.rmtree(original_folder(settings, document_id), ignore_errors=True)
-    if Path(record.path).is_relative_to(settings.data_dir.resolve()):
-        Path(record.path).unlink(missing_ok=True)  # an upload: the data directory owns it
-    catalog.delete(document_id)
-    return record
-
-
 class Ingestor:
-    """Runs files through the pipeline; one failing file never stops the batch."""
+    """Runs one ingest job through the pipeline. The per-document boundary: a bad file
+    ends as a failed document with its reason; a transient failure (a model server or
+    the store unavailable) and a cancellation propagate to the job runner."""
 
     def __init__(
         self,
@@ -155,139 +123,123 @@ class Ingestor:
         settings: Settings,
         catalog: Catalog,
         store: VectorStore,
+        blobs: BlobStore,
         enricher: ImageEnricher,
         points: PointBuilder,
     ) -> None:
         self._settings = settings
         self._catalog = catalog
         self._store = store
+        self._blobs = blobs
         self._enricher = enricher
         self._points = points
         self._chunker = Chunker(
             chunk_size=settings.parsing.chunk_size, chunk_overlap=settings.parsing.chunk_overlap
         )
-        self._tenant = settings.ingest.tenant
         self._store.ensure_collection(points.schema())
 
-    def ingest(
-        self, paths: Iterable[Path], observer: IngestObserver | None = None, *, force: bool = False
-    ) -> list[IngestResult]:
-        """Ingest files in order; ``force`` re-indexes unchanged files too."""
+    def run(
+        self, job: IngestJob, run_id: str, observer: IngestObserver | None = None
+    ) -> DocumentRecord | None:
+        """Index the job's file under ``run_id``; the document's record afterwards
+        (indexed, or failed with the reason), None if the document was deleted."""
         observer = observer or NullObserver()
-        results = []
-        for path in paths:
-            result = self.ingest_file(path, observer, force=force)
-            results.append(result)
-            observer.file_finished(result)
-        return results
-
-    def ingest_file(
-        self, path: Path, observer: IngestObserver | None = None, *, force: bool = False
-    ) -> IngestResult:
-        """The per-document boundary: any failure is recorded with its reason, and the
-        points of the failed run are removed so the previous version stays intact."""
-        observer = observer or NullObserver()
-        started = time.monotonic()
-        document_id = document_id_for(self._tenant, path)
-        run_id = uuid.uuid4().hex
         try:
-            return self._ingest(path, document_id, run_id, observer, force, started)
+            return self._index_job(job, run_id, observer)
+        except JobCancelled:
+            raise
+        except TRANSIENT_ERRORS:
+            raise  # the job runner retries these
         except DocumentError as exc:
-            error = str(exc)
+            error = f"{job.filename}: {exc.reason}"
         except Exception as exc:  # the one boundary where an unexpected error is contained
-            logger.exception("unexpected failure ingesting %s", path)
-            error = f"{path}: unexpected {type(exc).__name__}: {exc}"
-        return self._fail(path, document_id, run_id, error, started)
+            logger.exception("unexpected failure ingesting %s", job.filename)
+            error = f"{job.filename}: unexpected {type(exc).__name__}: {exc}"
+        return self.fail(job, error)
 
-    def _ingest(
-        self,
-        path: Path,
-        document_id: str,
-        run_id: str,
-        observer: IngestObserver,
-        force: bool,
-        started: float,
-    ) -> IngestResult:
-        self._check_size(path)
-        digest = content_hash(path)
-        existing = self._catalog.get(document_id)
-        if (
-            existing is not None
-            and not force
-            and existing.content_hash == digest
-            and existing.status is DocumentStatus.INDEXED
-        ):
-            return IngestResult(
-                path,
-                "unchanged",
-                document_id,
-                warnings=existing.warnings,
-                pages=existing.pages,
-                chunks=existing.chunks,
-                images=existing.images,
-                points=existing.points,
-                seconds=time.monotonic() - started,
-            )
-        version = 1 if existing is None else existing.version + (existing.content_hash != digest)
-        record = self._catalog.save(
-            self._tenant,
-            DocumentRecord(
-                document_id=document_id,
-                path=str(path.resolve()),
-                content_hash=digest,
-                status=DocumentStatus.PROCESSING,
-                version=version,
-            ),
-        )
+    def _index_job(self, job: IngestJob, run_id: str, observer: IngestObserver) -> DocumentRecord:
+        path = self._blobs.path(job.blob_key)
+        self._check_size(path, job.filename)
+        if content_hash(path) != job.content_hash:
+            raise JobCancelled(f"{job.filename}: superseded by a newer version")
+        record = self._catalog.get(job.tenant, job.document_id)
+        if record is None:
+            raise JobCancelled(f"{job.filename}: the document was deleted")
+        self._catalog.update(job.tenant, replace(record, status=DocumentStatus.PROCESSING))
         parsed = parse_file(path, self._settings.parsing)
-        inside = path.resolve().is_relative_to(self._settings.data_dir.resolve())
-        if self._settings.ingest.keep_originals and not inside:  # uploads are kept already
-            self._keep_original(path, document_id)
-        observer.file_started(path, parsed.page_count)
+        observer.file_started(job.filename, parsed.page_count)
         context = PointContext(
-            tenant=self._tenant,
-            document_id=document_id,
-            content_hash=digest,
+            tenant=job.tenant,
+            document_id=job.document_id,
+            content_hash=job.content_hash,
             run_id=run_id,
-            version=version,
+            version=job.version,
             source=record.path,
             file_type=parsed.file_type,
-            data_dir=self._settings.data_dir,
         )
         tally = self._index(parsed.elements, context, observer)
         if tally.points == 0:
             raise EmptyDocumentError(path, self._nothing_found(tally))
         # The new version is complete: now drop whatever earlier runs left behind.
-        self._store.delete(
-            PointFilter(match={"document_id": document_id}, exclude={"run_id": run_id})
-        )
-        for stale in set(self.image_folder(document_id).glob("*.png")) - tally.image_files:
-            stale.unlink()
-        points = self._store.count(PointFilter(match={"document_id": document_id}))
-        self._catalog.save(
-            self._tenant,
-            replace(
-                record,
-                status=DocumentStatus.INDEXED,
-                file_type=parsed.file_type,
-                warnings=tuple(parsed.warnings),
-                pages=parsed.page_count,
-                chunks=tally.chunks,
-                images=tally.images,
-                points=points,
-            ),
-        )
-        return IngestResult(
-            path,
-            "indexed",
-            document_id,
+        self._store.delete(self._document_points(job, exclude_run=run_id))
+        for stale in self._blobs.keys(f"images/{job.document_id}/") - tally.image_keys:
+            self._blobs.delete(stale)
+        indexed = replace(
+            record,
+            status=DocumentStatus.INDEXED,
+            error="",
+            file_type=parsed.file_type,
             warnings=tuple(parsed.warnings),
             pages=parsed.page_count,
             chunks=tally.chunks,
             images=tally.images,
-            points=points,
-            seconds=time.monotonic() - started,
+            points=self._store.count(self._document_points(job)),
+            run_id=run_id,
         )
+        if not self._catalog.update(job.tenant, indexed):
+            raise JobCancelled(f"{job.filename}: the document was deleted")
+        if not self._settings.ingest.keep_originals:
+            self._blobs.delete(job.blob_key)
+        return indexed
+
+    @staticmethod
+    def _document_points(job: IngestJob, exclude_run: str | None = None) -> PointFilter:
+        exclude = {"run_id": exclude_run} if exclude_run else {}
+        return PointFilter(
+            match={"tenant": job.tenant, "document_id": job.document_id}, exclude=exclude
+        )
+
+    def fail(self, job: IngestJob, error: str) -> DocumentRecord | None:
+        """Mark the document failed, keeping only the points of its indexed run (if any),
+        so a failed new version leaves the previous one searchable. None when the
+        document was deleted meanwhile."""
+        record = self._catalog.get(job.tenant, job.document_id)
+        self._drop_unfinished(job, record)
+        if record is None:
+            return None
+        failed = replace(
+            record,
+            status=DocumentStatus.FAILED,
+            error=error,
+            points=self._store.count(self._document_points(job)),
+        )
+        self._catalog.update(job.tenant, failed)
+        return failed
+
+    def discard(self, job: IngestJob) -> None:
+        """After a cancelled or abandoned run: drop what it wrote."""
+        self._drop_unfinished(job, self._catalog.get(job.tenant, job.document_id))
+
+    def _drop_unfinished(self, job: IngestJob, record: DocumentRecord | None) -> None:
+        """Keep the points of the document's indexed run only; if the document is gone,
+        keep nothing of it (points, images, original)."""
+        if record is None:
+            self._store.delete(self._document_points(job))
+            self._blobs.delete(f"images/{job.document_id}/")
+            self._blobs.delete(f"originals/{job.document_id}/")
+        else:
+            standing = record.run_id or "none"  # "none": no indexed run, drop every point
+            self._store.delete(self._document_points(job, exclude_run=standing))
 
     def _nothing_found(self, tally: _Tally) -> str:
         parsing = self._settings.parsing
@@ -301,18 +253,11 @@ class Ingestor:
             hints.append("parsing.ocr is off, so scanned pages give no text")
         return f"no text and no usable images were found ({'; '.join(hints)})"
 
-    def _keep_original(self, path: Path, document_id: str) -> None:
-        """Copy the file into the data directory, replacing an older version's copy."""
-        folder = original_folder(self._settings, document_id)
-        shutil.rmtree(folder, ignore_errors=True)
-        folder.mkdir(parents=True)
-        shutil.copy2(path, folder / path.name)
-
-    def _check_size(self, path: Path) -> None:
+    def _check_size(self, path: Path, name: str) -> None:
         size_mb = path.stat().st_size / 2**20
         if size_mb > self._settings.ingest.max_file_mb:
             raise DocumentError(
-                path,
+                name,
                 f"file is {size_mb:.0f} MB, over ingest.max_file_mb "
                 f"({self._settings.ingest.max_file_mb:.0f})",
             )
@@ -351,7 +296,7 @@ class Ingestor:
     ) -> None:
         if not len(batch):
             return
-        assets = self._enricher.enrich(batch.images, self.image_folder(context.document_id))
+        assets = self._enricher.enrich(batch.images, context.document_id)
         points = self._points.build(
             batch.chunks,
             assets,
@@ -360,33 +305,9 @@ class Ingestor:
             first_index=tally.next_index,
         )
         self._store.upsert(points)
-        tally.image_files.update(asset.path for asset in assets)
+        tally.image_keys.update(asset.key for asset in assets)
         tally.points += len(points)
         tally.next_index += len(batch)
         tally.chunks += len(batch.chunks)
         tally.images += len(assets)
         observer.advanced(chunks=len(batch.chunks), images=len(assets))
-
-    def image_folder(self, document_id: str) -> Path:
-        return image_folder(self._settings, document_id)
-
-    def _fail(
-        self, path: Path, document_id: str, run_id: str, error: str, started: float
-    ) -> IngestResult:
-        self._store.delete(PointFilter(match={"document_id": document_id, "run_id": run_id}))
-        existing = self._catalog.get(document_id)
-        points = self._store.count(PointFilter(match={"document_id": document_id}))
-        record = existing or DocumentRecord.new(
-            document_id, str(path.resolve()), DocumentStatus.FAILED
-        )
-        self._catalog.save(
-            self._tenant, replace(record, status=DocumentStatus.FAILED, error=error, points=points)
-        )
-        return IngestResult(
-            path,
-            "failed",
-            document_id,
-            error=error,
-            points=points,
-            seconds=time.monotonic() - started,
-        )

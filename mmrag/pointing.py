@@ -4,7 +4,6 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Any
 
 from PIL import Image
@@ -26,7 +25,6 @@ class PointContext:
     version: int
     source: str
     file_type: str
-    data_dir: Path
     # Prefixed to every chunk's embedded text (not its stored text): the document's name
     # and first line, so a passage that never names its subject can still be found by it.
     heading: str = ""
@@ -124,7 +122,7 @@ def _payload(item: Chunk | ImageAsset, context: PointContext, index: int) -> dic
     else:
         payload.update(
             image_id=item.image_id,
-            image_path=str(item.path.relative_to(context.data_dir)),
+            image_path=item.key,
             width=item.width,
             height=item.height,
             caption=item.caption,

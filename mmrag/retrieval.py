@@ -39,6 +39,10 @@ from mmrag.store import (
 from mmrag.types import ElementKind, Hit
 
 CHANNELS = ("text", "sparse", "caption", "image")
+# Payload fields a metadata filter may not name: scope, identity and bookkeeping.
+RESERVED_FIELDS = frozenset(
+    {"tenant", "document_id", "run_id", "content_hash", "version", "kind", "file_type", "page"}
+)
 TEXT_KINDS = [ElementKind.TEXT.value, ElementKind.TABLE.value]
 IMAGE_KINDS = [ElementKind.IMAGE.value, ElementKind.PAGE.value]
 
@@ -55,7 +59,13 @@ class SearchFilters:
     metadata: dict[str, Any] = field(default_factory=dict)
 
     def to_point_filter(self, tenant: str) -> PointFilter:
-        match: dict[str, Any] = {"tenant": tenant, **self.metadata}
+        """The store filter, always within ``tenant``: no field a caller sets can widen it."""
+        reserved = set(self.metadata) & RESERVED_FIELDS
+        if reserved:
+            raise InvalidRequestError(
+                f"metadata filters cannot set {sorted(reserved)}; use the dedicated filters"
+            )
+        match: dict[str, Any] = dict(self.metadata)
         if self.document_ids:
             match["document_id"] = list(self.document_ids)
         if self.kinds:
@@ -70,6 +80,7 @@ class SearchFilters:
         ranges: dict[str, tuple[float | None, float | None]] = {}
         if self.page_from is not None or self.page_to is not None:
             ranges["page"] = (self.page_from, self.page_to)
+        match["tenant"] = tenant  # last: it always holds
         return PointFilter(match=match, ranges=ranges)
 
 
@@ -150,7 +161,6 @@ class Retriever:
         sparse: SparseEncoder,
         captioner: Captioner | None,
         settings: RetrievalSettings,
-        tenant: str,
         max_query_chars: int = 2000,
     ) -> None:
         self._store = store
@@ -159,7 +169,6 @@ class Retriever:
         self._sparse = sparse
         self._captioner = captioner
         self.settings = settings
-        self._tenant = tenant
         self.max_query_chars = max_query_chars
 
     def channels(self) -> list[str]:
@@ -172,11 +181,13 @@ class Retriever:
         self,
         query: str,
         *,
+        tenant: str,
         limit: int | None = None,
         filters: SearchFilters | None = None,
         channels: Sequence[str] | None = None,
     ) -> SearchResult:
-        """Search every (or the given) channel with a text query and fuse the rankings."""
+        """Search the tenant's points on every (or the given) channel with a text query and
+        fuse the rankings."""
         started = time.perf_counter()
         query = checked_text(query, self.max_query_chars)
         chosen = self._choose(channels)
@@ -188,10 +199,15 @@ class Retriever:
         if "image" in chosen and self._image is not None:
             vectors["image"] = self._image.embed_query(query).tolist()
         embedded = time.perf_counter()
-        return self._run(chosen, vectors, limit, filters, started, embedded)
+        return self._run(chosen, vectors, tenant, limit, filters, started, embedded)
 
     def search_image(
-        self, image: Image.Image, *, limit: int | None = None, filters: SearchFilters | None = None
+        self,
+        image: Image.Image,
+        *,
+        tenant: str,
+        limit: int | None = None,
+        filters: SearchFilters | None = None,
     ) -> SearchResult:
         """Image as the query: its pixels against stored pixels (image -> image), and its
         caption (or OCR text) against the text channels (image -> caption)."""
@@ -209,7 +225,7 @@ class Retriever:
         if not chosen:
             raise InvalidRequestError("searching by image needs image_embedder or a captioner")
         embedded = time.perf_counter()
-        return self._run(chosen, vectors, limit, filters, started, embedded)
+        return self._run(chosen, vectors, tenant, limit, filters, started, embedded)
 
     def _choose(self, channels: Sequence[str] | None) -> list[str]:
         available = self.channels()
@@ -226,12 +242,13 @@ class Retriever:
         self,
         chosen: list[str],
         vectors: dict[str, Any],
+        tenant: str,
         limit: int | None,
         filters: SearchFilters | None,
         started: float,
         embedded: float,
     ) -> SearchResult:
-        where = (filters or SearchFilters()).to_point_filter(self._tenant)
+        where = (filters or SearchFilters()).to_point_filter(tenant)
         candidates = max(self.settings.candidates, limit or self.settings.limit)
         plans = {
             "text": (TEXT_VECTOR, "dense", _narrow(where, TEXT_KINDS)),

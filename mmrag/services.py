@@ -7,23 +7,34 @@ ingesting loads each model once.
 
 from __future__ import annotations
 
+import json
 import logging
+import os
+from collections.abc import Callable, Iterable
+from dataclasses import replace
 from functools import cached_property
+from pathlib import Path
+from typing import Any
 
 from mmrag.asking import Asker
+from mmrag.blobs import BlobStore, LocalBlobStore
 from mmrag.catalog import Catalog
+from mmrag.documents import DocumentService, Submission
 from mmrag.enrich import ImageEnricher
-from mmrag.errors import ConfigError
+from mmrag.errors import ConfigError, DocumentError
+from mmrag.jobs import JobBook
 from mmrag.models.base import Answerer, Captioner, ImageEmbedder, TextEmbedder
 from mmrag.models.registry import answerers, captioners, image_embedders, text_embedders
-from mmrag.pipeline import Ingestor, delete_document
+from mmrag.observe import IngestObserver
+from mmrag.pipeline import Ingestor
 from mmrag.pointing import PointBuilder
 from mmrag.profiles import ResolvedProfile, resolve_profile
+from mmrag.queue import JobQueue
 from mmrag.retrieval import Retriever
 from mmrag.settings import Settings
 from mmrag.sparse import SparseEncoder
 from mmrag.store import VectorStore, open_store
-from mmrag.types import DocumentRecord
+from mmrag.worker import JobMetrics, JobRunner, run_until_finished
 
 logger = logging.getLogger(__name__)
 
@@ -33,7 +44,7 @@ class Services:
 
     # Parts a caller may supply ready-made (tests pass fakes; an app may share a model).
     REPLACEABLE = frozenset(
-        {"catalog", "store", "text_embedder", "image_embedder", "captioner", "answerer"}
+        {"catalog", "store", "blobs", "text_embedder", "image_embedder", "captioner", "answerer"}
     )
 
     def __init__(self, profile: ResolvedProfile, **parts: object) -> None:
@@ -49,7 +60,38 @@ class Services:
 
     @cached_property
     def catalog(self) -> Catalog:
-        return Catalog(self.settings.catalog_path)
+        return Catalog.open(self.settings.catalog_url)
+
+    @cached_property
+    def jobs(self) -> JobBook:
+        return JobBook(self.catalog.engine)
+
+    @cached_property
+    def blobs(self) -> BlobStore:
+        return LocalBlobStore(self.settings.blob_root)
+
+    @cached_property
+    def queue(self) -> JobQueue:
+        return JobQueue.open(self.settings)
+
+    @cached_property
+    def documents(self) -> DocumentService:
+        return DocumentService(
+            catalog=self.catalog,
+            jobs=self.jobs,
+            blobs=self.blobs,
+            queue=self.queue,
+            store=lambda: self.store,
+        )
+
+    def job_runner(self, metrics: JobMetrics | None = None) -> JobRunner:
+        """Runs ingest jobs in this process, loading the models on the first job."""
+        return JobRunner(
+            jobs=self.jobs,
+            ingestor=lambda: self.ingestor,
+            settings=self.settings.queue,
+            metrics=metrics,
+        )
 
     @cached_property
     def store(self) -> VectorStore:
@@ -86,7 +128,6 @@ class Services:
             sparse=self.sparse,
             captioner=self.captioner,
             settings=self.settings.retrieval,
-            tenant=self.settings.ingest.tenant,
             max_query_chars=self.settings.api.max_question_chars,
         )
 
@@ -96,7 +137,7 @@ class Services:
             retriever=self.retriever,
             answerer=self.answerer,
             settings=self.settings.answerer,
-            data_dir=self.settings.data_dir,
+            blobs=self.blobs,
         )
 
     @cached_property
@@ -109,7 +150,7 @@ class Services:
         ocr_text = self.settings.captioner.ocr_text
         ocr_languages = self.settings.parsing.ocr_languages if ocr_text else None
         enricher = ImageEnricher(
-            catalog=self.catalog, captioner=captioner, ocr_languages=ocr_languages
+            catalog=self.catalog, blobs=self.blobs, captioner=captioner, ocr_languages=ocr_languages
         )
         points = PointBuilder(
             text_embedder=self.text_embedder, image_embedder=self.image_embedder, sparse=self.sparse
@@ -118,21 +159,48 @@ class Services:
             settings=self.settings,
             catalog=self.catalog,
             store=self.store,
+            blobs=self.blobs,
             enricher=enricher,
             points=points,
         )
+
+    def ingest_here(
+        self,
+        paths: Iterable[Path],
+        *,
+        tenant: str,
+        force: bool = False,
+        observer: IngestObserver | None = None,
+        finished: Callable[[Submission], None] | None = None,
+    ) -> list[Submission]:
+        """Submit local files and run their jobs in this process, in order (the CLI when
+        it owns the store, the eval harness, benchmarks). Each file ends indexed,
+        unchanged or failed with its reason; one bad file never stops the others."""
+        runner = self.job_runner()
+        if self.queue.embedded:  # this process holds the data directory: no one else runs jobs
+            self.jobs.requeue_expired(everything=True)
+        results = []
+        for path in paths:
+            try:
+                submission = self.documents.submit_file(tenant, path, force=force, dispatch=False)
+            except (DocumentError, OSError, UnicodeError) as exc:
+                submission = Submission(str(path), None, None, f"{path}: {exc}")
+            if submission.job is not None and not submission.job.state.terminal:
+                job = run_until_finished(runner, submission.job.job_id, observer)
+                record = self.catalog.get(tenant, submission.job.document_id)
+                submission = replace(submission, job=job, record=record)
+            if finished is not None:
+                finished(submission)
+            results.append(submission)
+        return results
 
     def is_loaded(self, part: str) -> bool:
         """Whether a part (e.g. "answerer") has been built already."""
         return part in self.__dict__
 
-    def delete_document(self, document_id: str) -> DocumentRecord:
-        """Remove a document's points, images and record (loads no model)."""
-        return delete_document(
-            settings=self.settings, catalog=self.catalog, store=self.store, document_id=document_id
-        )
-
     def close(self) -> None:
+        if "queue" in self.__dict__:
+            self.queue.close()
         if "store" in self.__dict__:
             self.store.close()
         if "catalog" in self.__dict__:
@@ -152,3 +220,28 @@ def build_services(settings: Settings, **parts: object) -> Services:
     for note in profile.notes:
         logger.info(note)
     return Services(profile, **parts)
+
+
+SERVICE_FILE = "service.json"  # in the data directory while `mmrag serve` holds it
+
+
+def announce_service(settings: Settings, url: str) -> None:
+    """Tell other processes on this data directory (``mmrag ingest``) who holds it."""
+    settings.data_dir.mkdir(parents=True, exist_ok=True)
+    info = {"pid": os.getpid(), "url": url}
+    (settings.data_dir / SERVICE_FILE).write_text(json.dumps(info))
+
+
+def withdraw_service(settings: Settings) -> None:
+    (settings.data_dir / SERVICE_FILE).unlink(missing_ok=True)
+
+
+def running_service(settings: Settings) -> dict[str, Any] | None:
+    """The service holding this data directory (pid, url), if one announced itself and
+    its process still lives."""
+    try:
+        info: dict[str, Any] = json.loads((settings.data_dir / SERVICE_FILE).read_text())
+        os.kill(int(info["pid"]), 0)
+    except (OSError, ValueError, KeyError, TypeError):
+        return None
+    return info

@@ -20,6 +20,7 @@ from pydantic_settings import (
 )
 
 from mmrag.errors import ConfigError
+from mmrag.tenancy import TENANT_PATTERN, Role
 
 DEFAULT_TEXT_MODEL = "sentence-transformers/all-MiniLM-L6-v2"
 DEFAULT_IMAGE_MODEL = "google/siglip-base-patch16-224"
@@ -117,16 +118,40 @@ class RetrievalSettings(BaseModel):
         }
 
 
+class ApiKey(BaseModel):
+    """One bearer key: the tenant it acts for and what it may do (read: search, ask, view;
+    write: also upload and delete documents; admin: also metrics and every job)."""
+
+    key: SecretStr
+    tenant: str = Field("default", pattern=TENANT_PATTERN)
+    role: Role = Role.ADMIN
+
+    @model_validator(mode="before")
+    @classmethod
+    def _plain_key(cls, value: Any) -> Any:
+        # A bare string is a key for the default tenant with every right.
+        return {"key": value} if isinstance(value, str) else value
+
+
 class ApiSettings(BaseModel):
     """The HTTP service."""
 
     host: str = "127.0.0.1"
     port: int = Field(8000, ge=1, le=65535)
-    api_keys: list[SecretStr] = Field(
-        default_factory=list, description="bearer keys; empty = no authentication"
+    keys: list[ApiKey] = Field(
+        default_factory=list,
+        description="bearer keys, each with a tenant and a role; empty = no authentication "
+        "(every caller acts as ingest.tenant with every right)",
     )
     max_upload_mb: float = Field(100.0, gt=0)
     max_question_chars: int = Field(2000, ge=1)
+
+    @model_validator(mode="after")
+    def _unique_keys(self) -> ApiSettings:
+        secrets = [key.key.get_secret_value() for key in self.keys]
+        if len(set(secrets)) != len(secrets):
+            raise ValueError("api.keys: the same key is listed twice")
+        return self
 
 
 class ParsingSettings(BaseModel):
@@ -174,10 +199,56 @@ class StoreSettings(BaseModel):
 class IngestSettings(BaseModel):
     """The ingest pipeline."""
 
-    tenant: str = Field("default", pattern=r"^[A-Za-z0-9_.-]{1,64}$")
+    tenant: str = Field(
+        "default",
+        pattern=TENANT_PATTERN,
+        description="the tenant of the CLI (mmrag --tenant) and of an API without keys",
+    )
     batch_size: int = Field(64, ge=1, description="elements embedded and upserted together")
     max_file_mb: float = Field(512.0, gt=0)
     keep_originals: bool = Field(True, description="copy ingested files into data_dir/files")
+
+
+class QueueSettings(BaseModel):
+    """Ingest jobs: a durable queue (Huey) and leases that make delivery at-least-once."""
+
+    url: str | None = Field(
+        None,
+        description="redis://host:6379/0 for workers on several machines; unset = a SQLite "
+        "queue in the data directory, run by the process that holds the embedded store",
+    )
+    workers: int = Field(1, ge=1, description="jobs run at once by `mmrag serve` (embedded)")
+    lease_s: float = Field(
+        60.0,
+        ge=1,
+        description="a running job's lease; renewed while it runs, redelivered "
+        "when its worker stops renewing (killed)",
+    )
+    max_retries: int = Field(3, ge=0, description="retries of a transient failure")
+    max_deliveries: int = Field(
+        20, ge=1, description="a job whose workers died this many times fails (a poison file)"
+    )
+    retry_delay_s: float = Field(5.0, ge=0, description="first retry delay; then doubled")
+    poll_s: float = Field(1.0, gt=0, description="longest wait between polls of an empty queue")
+
+
+class CatalogSettings(BaseModel):
+    """Documents, jobs and the caption cache: SQLite by default, PostgreSQL for several
+    machines."""
+
+    url: str | None = Field(
+        None,
+        description="SQLAlchemy URL, e.g. postgresql+psycopg://user:pw@host/db; unset = "
+        "data_dir/catalog.sqlite3",
+    )
+
+
+class BlobSettings(BaseModel):
+    """Originals, uploads, extracted images and page renders."""
+
+    root: Path | None = Field(
+        None, description="a folder (a shared volume for several machines); unset = data_dir"
+    )
 
 
 class Settings(BaseSettings):
@@ -200,6 +271,9 @@ class Settings(BaseSettings):
     retrieval: RetrievalSettings = RetrievalSettings()
     answerer: AnswererSettings = AnswererSettings()
     api: ApiSettings = ApiSettings()
+    queue: QueueSettings = QueueSettings()
+    catalog: CatalogSettings = CatalogSettings()
+    blobs: BlobSettings = BlobSettings()
 
     @field_validator("data_dir")
     @classmethod
@@ -222,16 +296,17 @@ class Settings(BaseSettings):
         return self.data_dir / "qdrant"
 
     @property
-    def files_dir(self) -> Path:
-        return self.data_dir / "files"
+    def catalog_url(self) -> str:
+        return self.catalog.url or f"sqlite:///{self.data_dir / 'catalog.sqlite3'}"
 
     @property
-    def images_dir(self) -> Path:
-        return self.data_dir / "images"
+    def blob_root(self) -> Path:
+        return (self.blobs.root or self.data_dir).expanduser()
 
     @property
-    def catalog_path(self) -> Path:
-        return self.data_dir / "catalog.sqlite3"
+    def queue_path(self) -> Path:
+        """The embedded queue's SQLite file (when queue.url is unset)."""
+        return self.data_dir / "queue.sqlite3"
 
 
 def load_settings(config_file: Path | None = None, **overrides: Any) -> Settings:

@@ -5,7 +5,6 @@ from __future__ import annotations
 import enum
 from dataclasses import dataclass, field
 from datetime import datetime
-from pathlib import Path
 from typing import Any
 
 from PIL import Image
@@ -73,8 +72,8 @@ class Chunk:
 class ImageAsset:
     """An image saved under the data directory, with what was said about it."""
 
-    image_id: str  # sha256 of the PNG bytes: names the file, keys the caption cache
-    path: Path  # where the PNG lives (absolute)
+    image_id: str  # sha256 of the pixels: names the blob, keys the caption cache
+    key: str  # the PNG's key in the blob store
     page: int
     kind: ElementKind
     width: int
@@ -96,10 +95,11 @@ class DocumentRecord:
     """What the catalog knows about one ingested file."""
 
     document_id: str
-    path: str
+    path: str  # where it came from: the file's absolute path, or upload:<name>
     content_hash: str
     status: DocumentStatus
     version: int
+    filename: str = ""  # the name shown (the file's or the upload's name)
     file_type: str = ""
     error: str = ""
     warnings: tuple[str, ...] = ()
@@ -107,18 +107,15 @@ class DocumentRecord:
     chunks: int = 0
     images: int = 0
     points: int = 0
+    run_id: str = ""  # the ingest run whose points are the document's points
     created_at: datetime | None = None
     updated_at: datetime | None = None
-
-    @classmethod
-    def new(cls, document_id: str, path: str, status: DocumentStatus) -> DocumentRecord:
-        """A document seen for the first time: no content indexed yet, version 0."""
-        return cls(document_id=document_id, path=path, content_hash="", status=status, version=0)
 
     def as_dict(self) -> dict[str, Any]:
         return {
             "id": self.document_id,
             "path": self.path,
+            "filename": self.filename,
             "content_hash": self.content_hash,
             "status": self.status.value,
             "version": self.version,
@@ -165,7 +162,7 @@ class Hit:
     text: str  # chunk text, or an image's caption + alt text + OCR text
     bbox: BBox | None = None
     image_id: str | None = None
-    image_path: str | None = None  # relative to the data directory
+    image_path: str | None = None  # the image's key in the blob store
     caption: str = ""
     channels: dict[str, ChannelScore] = field(default_factory=dict)
 

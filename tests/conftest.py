@@ -17,6 +17,8 @@ from mmrag.settings import Settings  # noqa: E402
 from mmrag.testing import FakeCaptioner, FakeImageEmbedder, FakeTextEmbedder  # noqa: E402
 from mmrag.testing.documents import GeneratedCorpus, write_corpus  # noqa: E402
 
+pytest_plugins = ["tests.servers_fixtures"]
+
 
 @pytest.fixture(scope="session")
 def corpus(tmp_path_factory: pytest.TempPathFactory) -> GeneratedCorpus:

@@ -30,7 +30,9 @@ def indexed(
         answerer={"max_images": 1, "image_max_side": 100},
     )
     services = build_services(settings, image_embedder=FakeImageEmbedder(), answerer=FakeAnswerer())
-    services.ingestor.ingest([corpus.good[name] for name in ("pdf", "docx", "text", "html")])
+    services.ingest_here(
+        tenant="default", paths=[corpus.good[name] for name in ("pdf", "docx", "text", "html")]
+    )
     yield services
     services.close()
 
@@ -48,7 +50,7 @@ def hit(number: int, text: str, kind: ElementKind = ElementKind.TEXT) -> Hit:
 
 
 def test_answer_cites_sources_with_pages_and_images(indexed: Services) -> None:
-    answer = indexed.asker.ask("What does the chart on the bridge page show?")
+    answer = indexed.asker.ask("What does the chart on the bridge page show?", tenant="default")
 
     assert answer.text == "According to the sources [1] [2], that is the answer."
     assert [c.marker for c in answer.citations] == [1, 2]
@@ -66,14 +68,17 @@ def test_answer_cites_sources_with_pages_and_images(indexed: Services) -> None:
 
 def test_unsupported_question_abstains_without_calling_the_model(indexed: Services) -> None:
     calls = len(indexed.answerer.calls)  # type: ignore[attr-defined]
-    answer = indexed.asker.ask("Who painted the Sistine Chapel ceiling?")
+    answer = indexed.asker.ask("Who painted the Sistine Chapel ceiling?", tenant="default")
     assert answer.abstained and answer.citations == () and answer.sources == ()
     assert answer.text == indexed.settings.answerer.abstain_message
     assert len(indexed.answerer.calls) == calls  # type: ignore[attr-defined]
 
 
 def test_events_come_in_order(indexed: Services) -> None:
-    kinds = [event.kind for event in indexed.asker.events("How long is the Periwinkle bridge?")]
+    kinds = [
+        event.kind
+        for event in indexed.asker.events("How long is the Periwinkle bridge?", tenant="default")
+    ]
     assert kinds[0] == "retrieval" and kinds[-1] == "done"
     assert kinds[1:4] == ["token", "token", "token"] and set(kinds[4:-1]) == {"citation"}
 
@@ -81,7 +86,7 @@ def test_events_come_in_order(indexed: Services) -> None:
 @pytest.mark.parametrize("question", ["", "   ", "x" * 2001])
 def test_bad_questions_are_refused(indexed: Services, question: str) -> None:
     with pytest.raises(InvalidRequestError):
-        indexed.asker.ask(question)
+        indexed.asker.ask(question, tenant="default")
 
 
 def test_extractive_answerer_quotes_the_best_sentence() -> None:

@@ -8,6 +8,7 @@ from pathlib import Path
 
 import pytest
 
+from mmrag.documents import Submission
 from mmrag.errors import StoreError
 from mmrag.pipeline import Ingestor, document_id_for, expand_paths
 from mmrag.services import Services, build_services
@@ -15,7 +16,7 @@ from mmrag.settings import Settings
 from mmrag.store import PointFilter, VectorStore
 from mmrag.testing import FakeCaptioner, FakeImageEmbedder, FakeTextEmbedder
 from mmrag.testing.documents import FACTS, GeneratedCorpus, write_long_pdf
-from mmrag.types import DocumentStatus, StoredPoint
+from mmrag.types import DocumentRecord, DocumentStatus, StoredPoint
 
 
 class RecordingStore(VectorStore):
@@ -73,32 +74,45 @@ def good_files(corpus: GeneratedCorpus) -> list[Path]:
 
 
 def points_of(services: Services, path: Path) -> list[dict]:
-    document_id = document_id_for(services.settings.ingest.tenant, path)
+    document_id = document_id_for(services.settings.ingest.tenant, str(path.resolve()))
     return services.store.payloads(PointFilter(match={"document_id": document_id}))
 
 
+def ingest(services: Services, paths: list[Path], *, force: bool = False) -> list[Submission]:
+    return services.ingest_here(paths, tenant="default", force=force)
+
+
+def ingest_one(services: Services, path: Path) -> Submission:
+    (result,) = ingest(services, [path])
+    return result
+
+
+def record_of(result: Submission) -> DocumentRecord:
+    assert result.record is not None, result.error
+    return result.record
+
+
 def test_ingest_indexes_every_good_document(services: Services, corpus: GeneratedCorpus) -> None:
-    results = services.ingestor.ingest(good_files(corpus))
+    results = ingest(services, good_files(corpus))
 
     assert [r.outcome for r in results] == ["indexed"] * len(results)
-    assert services.store.count() == sum(r.points for r in results)
+    assert services.store.count() == sum(record_of(r).points for r in results)
     for result in results:
-        record = services.catalog.require(result.document_id or "")
+        record = services.catalog.require("default", record_of(result).document_id)
         assert record.status is DocumentStatus.INDEXED
-        assert record.points == result.points == len(points_of(services, result.path))
+        assert record.points == len(points_of(services, Path(result.source)))
         assert record.content_hash and record.version == 1
 
 
 def test_points_carry_citation_fields(services: Services, corpus: GeneratedCorpus) -> None:
-    services.ingestor.ingest([corpus.good["pdf"]])
+    ingest(services, [corpus.good["pdf"]])
     payloads = points_of(services, corpus.good["pdf"])
 
     texts = [p for p in payloads if p["kind"] == "text"]
     assert any(FACTS["pdf"].split()[1] in p["text"] and p["page"] == 1 for p in texts)
     images = [p for p in payloads if p["kind"] == "image"]
     assert len(images) == 1 and images[0]["page"] == 2
-    image_file = services.settings.data_dir / images[0]["image_path"]
-    assert image_file.is_file()
+    assert services.blobs.path(images[0]["image_path"]).is_file()
     assert images[0]["caption"].startswith("an image of")
     left, top, right, bottom = images[0]["bbox"]
     assert 0 <= left < right <= 612 and 0 <= top < bottom <= 792
@@ -106,7 +120,7 @@ def test_points_carry_citation_fields(services: Services, corpus: GeneratedCorpu
 
 def test_reingest_unchanged_does_no_model_work(services: Services, corpus: GeneratedCorpus) -> None:
     files = good_files(corpus)
-    services.ingestor.ingest(files)
+    ingest(services, files)
     before = services.store.count()
     calls = [
         services.text_embedder.items_processed,
@@ -114,7 +128,7 @@ def test_reingest_unchanged_does_no_model_work(services: Services, corpus: Gener
         services.captioner.items_processed,
     ]
 
-    again = services.ingestor.ingest(files)
+    again = ingest(services, files)
 
     assert {r.outcome for r in again} == {"unchanged"}
     assert services.store.count() == before
@@ -129,10 +143,12 @@ def test_forced_reingest_overwrites_without_duplicates(
     services: Services, corpus: GeneratedCorpus
 ) -> None:
     files = good_files(corpus)
-    services.ingestor.ingest(files)
+    ingest(services, files)
     before = services.store.count()
 
-    services.ingestor.ingest(files, force=True)
+    forced = ingest(services, files, force=True)
+
+    assert {r.outcome for r in forced} == {"indexed"}
 
     assert services.store.count() == before
 
@@ -140,60 +156,61 @@ def test_forced_reingest_overwrites_without_duplicates(
 def test_changed_file_replaces_its_points(services: Services, tmp_path: Path) -> None:
     path = tmp_path / "notes.txt"
     path.write_text("The Juniper library holds 9000 maps.\n\nIt opens at nine.")
-    first = services.ingestor.ingest_file(path)
+    first = ingest_one(services, path)
     path.write_text("The Cedar archive stores 12 telescopes.")
 
-    second = services.ingestor.ingest_file(path)
+    second = ingest_one(services, path)
 
-    assert second.outcome == "indexed" and second.document_id == first.document_id
+    assert second.outcome == "indexed"
+    assert record_of(second).document_id == record_of(first).document_id
     texts = " ".join(p["text"] for p in points_of(services, path))
     assert "Cedar" in texts and "Juniper" not in texts
-    record = services.catalog.require(second.document_id or "")
+    record = services.catalog.require("default", record_of(second).document_id)
     assert record.version == 2 and record.points == len(points_of(services, path))
 
 
 def test_failed_new_version_keeps_the_old_points(services: Services, tmp_path: Path) -> None:
     path = tmp_path / "notes.txt"
     path.write_text("The Juniper library holds 9000 maps.")
-    services.ingestor.ingest_file(path)
+    ingest_one(services, path)
     path.write_bytes(b"\x00\x01binary garbage\x00")
 
-    result = services.ingestor.ingest_file(path)
+    result = ingest_one(services, path)
 
-    assert result.outcome == "failed" and str(path) in result.error
+    assert result.outcome == "failed" and path.name in result.message
     assert "Juniper" in " ".join(p["text"] for p in points_of(services, path))
-    record = services.catalog.require(result.document_id or "")
-    assert record.status is DocumentStatus.FAILED and record.error == result.error
+    record = services.catalog.require("default", record_of(result).document_id)
+    assert record.status is DocumentStatus.FAILED and record.error == result.message
 
 
 def test_delete_removes_points_images_and_record(
     services: Services, corpus: GeneratedCorpus
 ) -> None:
-    results = services.ingestor.ingest([corpus.good["pdf"], corpus.good["docx"]])
-    pdf_id = results[0].document_id or ""
-    folder = services.ingestor.image_folder(pdf_id)
-    original = services.settings.files_dir / pdf_id / corpus.good["pdf"].name
-    assert any(folder.iterdir())
-    assert original.read_bytes() == corpus.good["pdf"].read_bytes()
+    results = ingest(services, [corpus.good["pdf"], corpus.good["docx"]])
+    pdf_id = record_of(results[0]).document_id
+    images = services.blobs.keys(f"images/{pdf_id}/")
+    (original,) = services.blobs.keys(f"originals/{pdf_id}/")
+    assert images
+    assert services.blobs.path(original).read_bytes() == corpus.good["pdf"].read_bytes()
 
-    services.delete_document(pdf_id)
+    services.documents.delete("default", pdf_id)
 
     assert services.store.count(PointFilter(match={"document_id": pdf_id})) == 0
-    assert not folder.exists() and not original.exists()
-    assert services.catalog.get(pdf_id) is None
-    assert services.store.count() == results[1].points  # the other document is untouched
+    assert not services.blobs.keys(f"images/{pdf_id}/") and not services.blobs.exists(original)
+    assert services.catalog.get("default", pdf_id) is None
+    assert services.store.count() == record_of(results[1]).points  # the other is untouched
 
 
 def test_bad_files_fail_alone(services: Services, corpus: GeneratedCorpus) -> None:
     bad = [corpus.bad[name] for name in ("corrupt_pdf", "encrypted_pdf", "no_text")]
     files = [corpus.good["text"], *bad, corpus.good["markdown"]]
 
-    results = services.ingestor.ingest(files)
+    results = ingest(services, files)
 
     assert [r.outcome for r in results] == ["indexed", "failed", "failed", "failed", "indexed"]
     for result in results[1:4]:
-        assert str(result.path) in result.error and result.points == 0
-    assert "no text and no usable images" in results[3].error
+        assert Path(result.source).name in result.message and record_of(result).points == 0
+    assert "no text and no usable images" in results[3].message
     listed = {r.path: r for r in services.catalog.list("default")}
     assert all(listed[str(p.resolve())].status is DocumentStatus.FAILED for p in bad)
 
@@ -208,14 +225,14 @@ def test_image_without_text_needs_the_pixel_channel(settings: Settings, tmp_path
     settings = settings.model_copy(update={"parsing": no_ocr})
     no_pixels = make_services(settings, image_embedder=None, captioner=None)
 
-    failed = no_pixels.ingestor.ingest_file(tmp_path / "sun.png")
+    failed = ingest_one(no_pixels, tmp_path / "sun.png")
     no_pixels.close()
     with_pixels = make_services(settings, captioner=None)
-    indexed = with_pixels.ingestor.ingest_file(tmp_path / "sun.png")
+    indexed = ingest_one(with_pixels, tmp_path / "sun.png")
     with_pixels.close()
 
-    assert failed.outcome == "failed" and "pixel channel is off" in failed.error
-    assert indexed.outcome == "indexed" and indexed.points == 1
+    assert failed.outcome == "failed" and "pixel channel is off" in failed.message
+    assert indexed.outcome == "indexed" and record_of(indexed).points == 1
 
 
 def test_captions_are_cached_across_documents(
@@ -223,10 +240,10 @@ def test_captions_are_cached_across_documents(
 ) -> None:
     copy = tmp_path / "copy.pdf"
     shutil.copy(corpus.good["pdf"], copy)
-    services.ingestor.ingest([corpus.good["pdf"]])
+    ingest(services, [corpus.good["pdf"]])
     captioned = services.captioner.items_processed
 
-    services.ingestor.ingest([copy])
+    ingest(services, [copy])
 
     assert captioned == 1 and services.captioner.items_processed == captioned
     assert len(points_of(services, copy)) == len(points_of(services, corpus.good["pdf"]))
@@ -241,9 +258,10 @@ def test_long_document_streams_in_batches(settings: Settings, tmp_path: Path) ->
     built = make_services(settings, store=store)
     pdf = write_long_pdf(tmp_path / "long.pdf", pages=60, image_every=10)
 
-    result = built.ingestor.ingest_file(pdf)
+    result = ingest_one(built, pdf)
 
-    assert result.outcome == "indexed" and result.pages == 60 and result.images == 6
+    assert result.outcome == "indexed"
+    assert record_of(result).pages == 60 and record_of(result).images == 6
     assert len(store.upserts) > 3 and max(store.upserts) <= 16
     assert max(built.text_embedder.batches) <= built.text_embedder.batch_size
     built.close()
@@ -255,29 +273,29 @@ def test_interrupted_run_then_rerun_has_no_duplicates(settings: Settings, tmp_pa
         update={"ingest": settings.ingest.model_copy(update={"batch_size": 8})}
     )
     clean = make_services(small.model_copy(update={"data_dir": tmp_path / "clean"}))
-    expected = clean.ingestor.ingest_file(pdf).points
+    expected = record_of(ingest_one(clean, pdf)).points
     clean.close()
 
     interrupted = make_services(small)
     interrupted_store = RecordingStore(interrupted.store, fail_after=3)
     crashing = make_services(small, store=interrupted_store, catalog=interrupted.catalog)
     with pytest.raises(KeyboardInterrupt):
-        crashing.ingestor.ingest_file(pdf)
+        ingest_one(crashing, pdf)
     assert 0 < interrupted.store.count() < expected
-    document_id = document_id_for("default", pdf)
-    assert interrupted.catalog.require(document_id).status is DocumentStatus.PROCESSING
+    document_id = document_id_for("default", str(pdf.resolve()))
+    assert interrupted.catalog.require("default", document_id).status is DocumentStatus.PROCESSING
 
-    result = interrupted.ingestor.ingest_file(pdf)
+    result = ingest_one(interrupted, pdf)
 
     assert result.outcome == "indexed"
-    assert interrupted.store.count() == result.points == expected
+    assert interrupted.store.count() == record_of(result).points == expected
     interrupted.close()
 
 
 def test_embedded_store_refuses_a_second_process_clearly(
     services: Services, corpus: GeneratedCorpus
 ) -> None:
-    services.ingestor.ingest([corpus.good["text"]])
+    ingest(services, [corpus.good["text"]])
     from mmrag.store import open_store
 
     other = open_store(services.settings.store, embedded_root=services.settings.qdrant_path)

@@ -28,7 +28,7 @@ def indexed(
 ) -> Iterator[Services]:
     settings = Settings(data_dir=tmp_path_factory.mktemp("retrieval"), profile="offline")
     services = build_services(settings, image_embedder=FakeImageEmbedder())
-    results = services.ingestor.ingest(sorted(corpus.good.values()))
+    results = services.ingest_here(tenant="default", paths=sorted(corpus.good.values()))
     assert {r.outcome for r in results} == {"indexed"}
     yield services
     services.close()
@@ -40,7 +40,7 @@ def sources(hits: list) -> list[str]:  # type: ignore[type-arg]
 
 def test_dense_text_channel_finds_a_paraphrase(indexed: Services) -> None:
     result = indexed.retriever.search(
-        "How many megawatts does the turbine generate?", channels=["text"]
+        tenant="default", query="How many megawatts does the turbine generate?", channels=["text"]
     )
     top = result.hits[0]
     assert sources(result.hits)[0] == "report.pdf" and "42 megawatts" in top.text
@@ -48,7 +48,7 @@ def test_dense_text_channel_finds_a_paraphrase(indexed: Services) -> None:
 
 
 def test_sparse_channel_matches_rare_terms(indexed: Services) -> None:
-    result = indexed.retriever.search("Juniper 9000", channels=["sparse"])
+    result = indexed.retriever.search(tenant="default", query="Juniper 9000", channels=["sparse"])
     assert sources(result.hits)[0] == "plain.txt"
     assert result.hits[0].channels["sparse"].score > 0
 
@@ -60,7 +60,7 @@ def test_chart_only_answer_is_found_through_its_caption(
     memo = indexed.store.payloads(indexed_filter(indexed, corpus.good["docx"]))
     assert not any(label in p["text"] for p in memo if p["kind"] == "text")
 
-    result = indexed.retriever.search(f"Which chart is labelled {label}?")
+    result = indexed.retriever.search(tenant="default", query=f"Which chart is labelled {label}?")
 
     top = result.hits[0]
     assert top.is_image and sources([top]) == ["memo.docx"] and label in top.text.upper()
@@ -76,14 +76,16 @@ def indexed_filter(services: Services, path: Path):  # type: ignore[no-untyped-d
 
 
 def test_pixel_channel_searches_only_images(indexed: Services) -> None:
-    result = indexed.retriever.search("bar chart", channels=["image"])
+    result = indexed.retriever.search(tenant="default", query="bar chart", channels=["image"])
     assert result.hits and all(hit.is_image for hit in result.hits)
     assert set(result.per_channel) == {"image"}
 
 
 def test_image_query_finds_the_same_image(indexed: Services, corpus: GeneratedCorpus) -> None:
     with Image.open(corpus.good["jpeg"]) as photo:
-        result = indexed.retriever.search_image(photo.convert("RGB"), limit=3)
+        result = indexed.retriever.search_image(
+            tenant="default", image=photo.convert("RGB"), limit=3
+        )
     assert sources(result.hits)[0] == "photo.jpg" and result.hits[0].is_image
     assert "image" in result.hits[0].channels
 
@@ -91,30 +93,36 @@ def test_image_query_finds_the_same_image(indexed: Services, corpus: GeneratedCo
 def test_fusion_reports_every_channel_and_honours_filters(
     indexed: Services, corpus: GeneratedCorpus
 ) -> None:
-    result = indexed.retriever.search(FACTS["pdf"], limit=5)
+    result = indexed.retriever.search(tenant="default", query=FACTS["pdf"], limit=5)
     assert set(result.per_channel) == {"text", "sparse", "caption", "image"}
     assert result.hits[0].score >= result.hits[-1].score
 
     pdf_id = indexed_filter(indexed, corpus.good["pdf"]).match["document_id"]
     page_two = indexed.retriever.search(
-        "Zephyr", filters=SearchFilters(document_ids=(pdf_id,), page_from=2, page_to=2)
+        tenant="default",
+        query="Zephyr",
+        filters=SearchFilters(document_ids=(pdf_id,), page_from=2, page_to=2),
     )
     assert page_two.hits and all(h.document_id == pdf_id and h.page == 2 for h in page_two.hits)
-    images = indexed.retriever.search("chart", filters=SearchFilters(kinds=("image",)))
+    images = indexed.retriever.search(
+        tenant="default", query="chart", filters=SearchFilters(kinds=("image",))
+    )
     assert images.hits and all(h.kind is ElementKind.IMAGE for h in images.hits)
 
 
 def test_bad_search_requests_are_clear(indexed: Services) -> None:
     with pytest.raises(InvalidRequestError, match="kinds"):
-        indexed.retriever.search("x", filters=SearchFilters(kinds=("video",)))
+        indexed.retriever.search(
+            tenant="default", query="x", filters=SearchFilters(kinds=("video",))
+        )
     with pytest.raises(InvalidRequestError, match="channels"):
-        indexed.retriever.search("x", channels=["telepathy"])
+        indexed.retriever.search(tenant="default", query="x", channels=["telepathy"])
 
 
 def test_text_only_corpus_works_without_pixels(tmp_path: Path, corpus: GeneratedCorpus) -> None:
     services = build_services(Settings(data_dir=tmp_path, profile="offline"))
-    services.ingestor.ingest([corpus.good["text"]])
-    result = services.retriever.search("How many maps are in the library?")
+    services.ingest_here(tenant="default", paths=[corpus.good["text"]])
+    result = services.retriever.search(tenant="default", query="How many maps are in the library?")
     assert sources(result.hits)[0] == "plain.txt"
     assert "image" not in result.per_channel
     services.close()

@@ -1,4 +1,4 @@
-"""Liveness, readiness and Prometheus metrics (no authentication)."""
+"""Liveness and readiness (no authentication), Prometheus metrics (an admin key)."""
 
 from __future__ import annotations
 
@@ -6,7 +6,7 @@ from fastapi import APIRouter, Response
 from fastapi.responses import JSONResponse
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
-from api.deps import MetricsDep, ServicesDep
+from api.deps import AdminScope, MetricsDep, ServicesDep
 from mmrag.errors import MmragError
 
 router = APIRouter(tags=["health"])
@@ -37,5 +37,6 @@ def readyz(services: ServicesDep) -> JSONResponse:
 
 
 @router.get("/metrics")
-def metrics(registry: MetricsDep) -> Response:
+def metrics(registry: MetricsDep, scope: AdminScope) -> Response:
+    """Prometheus metrics (every tenant's figures: an admin key when keys are set)."""
     return Response(generate_latest(registry.registry), media_type=CONTENT_TYPE_LATEST)

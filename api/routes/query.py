@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 import logging
 from collections.abc import Iterator
 from typing import Any
@@ -10,9 +9,10 @@ from typing import Any
 from fastapi import APIRouter
 from fastapi.sse import EventSourceResponse
 
-from api.deps import ServicesDep
+from api.deps import ReadScope, ServicesDep
 from api.errors import status_of
 from api.schemas import AskRequest, AskResponse, CitationOut, HitOut, SearchRequest, SearchResponse
+from api.sse import frame
 from mmrag.asking import AskEvent
 from mmrag.errors import MmragError
 
@@ -21,10 +21,14 @@ logger = logging.getLogger("mmrag.api")
 
 
 @router.post("/search", response_model=SearchResponse)
-def search(body: SearchRequest, services: ServicesDep) -> SearchResponse:
+def search(body: SearchRequest, services: ServicesDep, scope: ReadScope) -> SearchResponse:
     """Ranked hits from every channel (dense text, BM25, captions, SigLIP pixels), fused."""
     result = services.retriever.search(
-        body.query, limit=body.limit, filters=body.filters.to_library(), channels=body.channels
+        body.query,
+        tenant=scope.tenant,
+        limit=body.limit,
+        filters=body.filters.to_library(),
+        channels=body.channels,
     )
     return SearchResponse(hits=[HitOut.of(hit) for hit in result.hits], timings=result.timings)
 
@@ -32,12 +36,14 @@ def search(body: SearchRequest, services: ServicesDep) -> SearchResponse:
 @router.post(
     "/ask", response_model=AskResponse, responses={200: {"content": {"text/event-stream": {}}}}
 )
-def ask(body: AskRequest, services: ServicesDep) -> Any:
+def ask(body: AskRequest, services: ServicesDep, scope: ReadScope) -> Any:
     """Answer from retrieved text and images with citations; ``stream`` sends events."""
     filters = body.filters.to_library()
     if not body.stream:
-        return AskResponse.of(services.asker.ask(body.question, filters=filters))
-    events = services.asker.events(body.question, filters=filters)
+        return AskResponse.of(
+            services.asker.ask(body.question, tenant=scope.tenant, filters=filters)
+        )
+    events = services.asker.events(body.question, tenant=scope.tenant, filters=filters)
     first = next(events)  # a bad question fails here, with a proper status, not mid-stream
     return EventSourceResponse(_sse(first, events))
 
@@ -46,17 +52,13 @@ def _sse(first: AskEvent, rest: Iterator[AskEvent]) -> Iterator[bytes]:
     """Frames ``event: <kind>`` / ``data: <json>``; a failure mid-answer becomes an
     ``error`` event (the status line has already been sent)."""
     try:
-        yield _frame(first.kind, _payload(first))
+        yield frame(first.kind, _payload(first))
         for event in rest:
-            yield _frame(event.kind, _payload(event))
+            yield frame(event.kind, _payload(event))
     except MmragError as exc:
         status, kind = status_of(exc)
         logger.warning("streamed answer failed: %s", exc)
-        yield _frame("error", {"error": {"type": kind, "message": str(exc), "status": status}})
-
-
-def _frame(event: str, data: Any) -> bytes:
-    return f"event: {event}\ndata: {json.dumps(data, ensure_ascii=False)}\n\n".encode()
+        yield frame("error", {"error": {"type": kind, "message": str(exc), "status": status}})
 
 
 def _payload(event: AskEvent) -> Any:

@@ -13,7 +13,7 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-from mmrag.errors import StoreError
+from mmrag.errors import StoreError, StoreLockedError
 from mmrag.store.base import (
     IMAGE_VECTOR,
     INTEGER_FIELDS,
@@ -75,10 +75,7 @@ class EdgeStore(VectorStore):
             raise
         except Exception as exc:  # qdrant-edge raises plain Exception
             if "WouldBlock" in str(exc):
-                raise StoreError(
-                    f"the embedded store at {self.path} is open in another process; stop it, or "
-                    "run a Qdrant server (store.qdrant_url) for concurrent writers"
-                ) from exc
+                raise StoreLockedError(self.path) from exc
             raise StoreError(f"cannot open the embedded store at {self.path}: {exc}") from exc
         return self._shard
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import time
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -29,12 +30,27 @@ def client(tmp_path_factory: pytest.TempPathFactory) -> Iterator[TestClient]:
         yield test_client
 
 
-def upload(client: TestClient, *paths: Path) -> list[dict]:
+def upload(client: TestClient, *paths: Path, headers: dict | None = None) -> list[dict]:
+    """Upload and wait until the service's worker has finished every document."""
     files = [("files", (path.name, path.read_bytes())) for path in paths]
-    response = client.post("/v1/documents", files=files)
+    response = client.post("/v1/documents", files=files, headers=headers)
     assert response.status_code == 202, response.text
-    client.app.state.queue.join()  # type: ignore[attr-defined]
-    return response.json()["documents"]
+    documents = response.json()["documents"]
+    for document in documents:
+        wait_finished(client, document["id"], headers=headers)
+    return documents
+
+
+def wait_finished(
+    client: TestClient, document_id: str, headers: dict | None = None, timeout_s: float = 120
+) -> dict:
+    deadline = time.monotonic() + timeout_s
+    while True:
+        record = client.get(f"/v1/documents/{document_id}", headers=headers).json()
+        if record["status"] not in ("queued", "processing"):
+            return record
+        assert time.monotonic() < deadline, f"{document_id} still {record['status']}"
+        time.sleep(0.05)
 
 
 @pytest.fixture(scope="module")
@@ -74,7 +90,12 @@ def test_unchanged_reupload_is_recognised(
     client: TestClient, uploaded: dict[str, str], corpus: GeneratedCorpus
 ) -> None:
     (again,) = upload(client, corpus.good["text"])
-    assert again == {"id": uploaded["text"], "filename": "plain.txt", "status": "indexed"}
+    assert again == {
+        "id": uploaded["text"],
+        "filename": "plain.txt",
+        "status": "indexed",
+        "job_id": None,
+    }
 
 
 def test_corrupt_upload_is_accepted_then_fails_with_reason(
@@ -157,7 +178,7 @@ def test_unsupported_and_oversized_uploads(
 
 
 def test_api_keys(tmp_path: Path) -> None:
-    settings = Settings(data_dir=tmp_path, profile="offline", api={"api_keys": ["s3cret"]})
+    settings = Settings(data_dir=tmp_path, profile="offline", api={"keys": ["s3cret"]})
     with make_client(settings) as locked:
         missing = locked.post("/v1/search", json={"query": "x"})
         assert error_of(missing, 401)["message"] == "missing API key"
@@ -210,6 +231,8 @@ def test_health_ready_metrics_and_docs(client: TestClient, uploaded: dict[str, s
     assert ready["status"] == "ready" and ready["checks"]["store"] == "ok"
     metrics = client.get("/metrics").text
     assert 'mmrag_http_requests_total{method="POST",route="/v1/search",status="200"}' in metrics
-    assert 'mmrag_ingested_documents_total{outcome="indexed"}' in metrics
+    assert 'mmrag_ingest_jobs_total{outcome="indexed"}' in metrics
+    assert "mmrag_ingest_queue_depth 0.0" in metrics
+    assert 'mmrag_ingest_jobs{state="done"}' in metrics
     assert "/v1/ask" in client.get("/openapi.json").json()["paths"]
     assert client.get("/docs").status_code == 200

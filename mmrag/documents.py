@@ -1,0 +1,196 @@
+"""Documents as a tenant sees them: submit a file or an upload (as an ingest job),
+delete one. The one place that decides whether a file needs indexing at all.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable
+from dataclasses import dataclass, replace
+from pathlib import Path
+from typing import BinaryIO
+
+from mmrag.blobs import BlobStore, original_key, upload_key
+from mmrag.catalog import Catalog
+from mmrag.errors import UnsupportedFileError
+from mmrag.jobs import IngestJob, JobBook, JobState
+from mmrag.parsing.filetypes import detect_file_type
+from mmrag.pipeline import content_hash, document_id_for
+from mmrag.queue import JobQueue
+from mmrag.store import PointFilter, VectorStore
+from mmrag.types import DocumentRecord, DocumentStatus
+
+_UNSAFE = re.compile(r"[^A-Za-z0-9._ -]+")
+
+
+def safe_filename(filename: str) -> str:
+    """The base name with anything odd replaced; never empty, never a path."""
+    name = _UNSAFE.sub("_", Path(filename.replace("\\", "/")).name).strip(" .")
+    return name or "upload"
+
+
+@dataclass(frozen=True)
+class Submission:
+    """A file after submission: its document, and the job that indexes it (None when
+    there is nothing to do: unchanged). A file that could not be submitted at all has
+    no record and an ``error``."""
+
+    source: str  # the path or upload name given
+    record: DocumentRecord | None
+    job: IngestJob | None
+    error: str = ""
+
+    @property
+    def outcome(self) -> str:
+        """indexed, unchanged, failed, or the job's state while it is not finished."""
+        if self.record is None or self.error:
+            return "failed"
+        if self.job is None:
+            return "unchanged"
+        if self.job.state is JobState.DONE:
+            return "indexed"
+        if self.job.state is JobState.FAILED:
+            return "failed"
+        return self.job.state.value
+
+    @property
+    def message(self) -> str:
+        """Why it failed, if it did."""
+        if self.error:
+            return self.error
+        if self.job is not None and self.job.state is JobState.FAILED:
+            return self.job.error
+        return ""
+
+
+class DocumentService:
+    """Submits documents as jobs, and deletes them (cancelling their jobs)."""
+
+    def __init__(
+        self,
+        *,
+        catalog: Catalog,
+        jobs: JobBook,
+        blobs: BlobStore,
+        queue: JobQueue,
+        store: Callable[[], VectorStore],
+    ) -> None:
+        self._catalog = catalog
+        self._jobs = jobs
+        self._blobs = blobs
+        self._queue = queue
+        self._store = store  # opened only by a delete: submitting needs no store
+
+    def submit_file(
+        self, tenant: str, path: Path, *, force: bool = False, dispatch: bool = True
+    ) -> Submission:
+        """A local file, identified by its absolute path: a changed file is a new version
+        of the same document. ``dispatch=False`` leaves running the job to the caller."""
+        source = path.resolve()
+        digest = content_hash(source)
+        document_id = document_id_for(tenant, str(source))
+        unchanged = self._unchanged(str(path), tenant, document_id, digest, force)
+        if unchanged is not None:
+            return unchanged
+        key = original_key(document_id, safe_filename(path.name))
+        self._blobs.copy_in(key, source)
+        return self._enqueue(
+            str(path), tenant, document_id, str(source), path.name, key, digest, force, dispatch
+        )
+
+    def submit_upload(
+        self, tenant: str, filename: str, stream: BinaryIO, *, max_bytes: int
+    ) -> Submission:
+        """An uploaded file, identified by its content: the same bytes again are
+        unchanged; equal names never collide. Checked for a supported type first."""
+        name = safe_filename(filename)
+        incoming = upload_key(tenant, name)
+        try:
+            self._blobs.write(incoming, stream, max_bytes=max_bytes)
+            path = self._blobs.path(incoming)
+            try:
+                detect_file_type(path)
+            except UnsupportedFileError as exc:
+                raise UnsupportedFileError(filename, exc.reason) from exc
+            digest = content_hash(path)
+            document_id = document_id_for(tenant, f"upload:{digest}")
+            unchanged = self._unchanged(filename, tenant, document_id, digest, force=False)
+            if unchanged is not None:
+                return unchanged
+            key = original_key(document_id, name)
+            self._blobs.copy_in(key, path)
+        finally:
+            self._blobs.delete(incoming.rsplit("/", 1)[0] + "/")
+        return self._enqueue(
+            filename, tenant, document_id, f"upload:{name}", name, key, digest, False, True
+        )
+
+    def _unchanged(
+        self, given: str, tenant: str, document_id: str, digest: str, force: bool
+    ) -> Submission | None:
+        """The one "unchanged" check: indexed with this content, or already on its way."""
+        existing = self._catalog.get(tenant, document_id)
+        if existing is None or force or existing.content_hash != digest:
+            return None
+        if existing.status is DocumentStatus.INDEXED:
+            return Submission(given, existing, None)
+        latest = self._jobs.latest(tenant, document_id)
+        if latest is not None and not latest.state.terminal and latest.content_hash == digest:
+            return Submission(given, existing, latest)
+        return None
+
+    def _enqueue(
+        self,
+        given: str,
+        tenant: str,
+        document_id: str,
+        origin: str,
+        filename: str,
+        key: str,
+        digest: str,
+        force: bool,
+        dispatch: bool,
+    ) -> Submission:
+        self._jobs.cancel(tenant, document_id)  # an older version still queued: superseded
+        existing = self._catalog.get(tenant, document_id)
+        if existing is None:
+            version = 1
+            record = DocumentRecord(
+                document_id, origin, digest, DocumentStatus.QUEUED, version, filename=filename
+            )
+        else:
+            version = existing.version + (existing.content_hash != digest)
+            record = replace(
+                existing,
+                path=origin,
+                filename=filename,
+                content_hash=digest,
+                status=DocumentStatus.QUEUED,
+                version=version,
+                error="",
+            )
+        record = self._catalog.save(tenant, record)
+        job = self._jobs.add(
+            IngestJob.new(
+                tenant=tenant,
+                document_id=document_id,
+                blob_key=key,
+                filename=filename,
+                content_hash=digest,
+                version=version,
+                force=force,
+            )
+        )
+        if dispatch:
+            self._queue.dispatch(job.job_id)
+        return Submission(given, record, job)
+
+    def delete(self, tenant: str, document_id: str) -> DocumentRecord:
+        """Cancel the document's jobs, remove its points, images, original and record."""
+        record = self._catalog.require(tenant, document_id)
+        self._jobs.cancel(tenant, document_id)
+        self._store().delete(PointFilter(match={"tenant": tenant, "document_id": document_id}))
+        self._blobs.delete(f"images/{document_id}/")
+        self._blobs.delete(f"originals/{document_id}/")
+        self._catalog.delete(tenant, document_id)
+        return record
