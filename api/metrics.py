@@ -41,13 +41,13 @@ class _QueueCollector(Collector):
             "mmrag_ingest_queue_depth", "messages waiting in the job queue", value=depth
         )
         by_state = GaugeMetricFamily(
-            "mmrag_ingest_jobs", "ingest jobs by state (every worker)", labels=["state"]
+            "mmrag_catalog_jobs", "ingest jobs by state (every worker)", labels=["state"]
         )
         for state, count in states.items():
             by_state.add_metric([state], count)
         yield by_state
         failed = GaugeMetricFamily(
-            "mmrag_ingest_jobs_failed",
+            "mmrag_catalog_failed_jobs",
             "failed ingest jobs by reason (every worker)",
             labels=["reason"],
         )

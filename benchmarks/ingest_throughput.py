@@ -1,6 +1,6 @@
 """Ingest throughput (pages/s, images/s, chunks/s) of three model configurations.
 
-Runs the real ingest pipeline (`build_services(...).ingestor.ingest`) on one generated,
+Runs the real ingest pipeline (`build_services(...).ingest_here`) on one generated,
 deterministic corpus, once per configuration, each with a fresh data directory:
 
 - ``offline``: the offline profile (shipped all-MiniLM-L6-v2, OCR captions, no pixels).
@@ -182,14 +182,13 @@ def run_configuration(
     precision: str | None,
 ) -> Result:
     """Load the models (timed apart), then time the ingest of ``files`` alone."""
-    from mmrag.observe import LoggingObserver
     from mmrag.services import build_services
 
     shutil.rmtree(data_dir, ignore_errors=True)  # no caption cache from an earlier run
     logger.info("%s: loading models", name)
     with build_services(settings_for(name, data_dir, models, precision)) as services:
         started = time.perf_counter()
-        ingestor = services.ingestor  # builds every model the ingest needs
+        services.ingestor  # noqa: B018 - builds every model the ingest needs
         load_seconds = time.perf_counter() - started
         for note in services.profile.notes:
             logger.info("%s: %s", name, note)
@@ -197,14 +196,15 @@ def run_configuration(
         clock = instrument(services, generated)
         logger.info("%s: ingesting %s", name, corpus)
         started = time.perf_counter()
-        results = ingestor.ingest(files, LoggingObserver(), force=True)
+        submitted = services.ingest_here(files, tenant="default", force=True)
+        results = [s.record for s in submitted if s.record is not None]
         seconds = time.perf_counter() - started
         captioner = services.captioner
     return Result(
         configuration=name,
         corpus=corpus,
-        files=len(results),
-        failed=sum(r.outcome == "failed" for r in results),
+        files=len(submitted),
+        failed=sum(s.outcome == "failed" for s in submitted),
         pages=sum(r.pages for r in results),
         images=sum(r.images for r in results),
         chunks=sum(r.chunks for r in results),

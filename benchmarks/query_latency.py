@@ -93,7 +93,7 @@ def settings_for(data_dir: Path, vlm: Path | None) -> Settings:
 def run_size(total: int, folder: Path, vlm: Path | None, asks: int) -> dict[str, object]:
     services = build_services(settings_for(folder / "data", vlm))
     pdf = write_long_pdf(folder / "log.pdf", pages=100, image_every=10)
-    services.ingestor.ingest([pdf])
+    services.ingest_here([pdf], tenant="default")
     add_distractors(services, total)
     points = services.store.count()
     search = measure(lambda q: services.retriever.search(q, tenant="default"), QUESTIONS)

@@ -149,9 +149,13 @@ def serve(
     from api.app import create_app  # the one place the CLI reaches into the service
 
     loaded = settings()
+    api = loaded.api.model_copy(
+        update={"host": host or loaded.api.host, "port": port or loaded.api.port}
+    )
+    loaded = loaded.model_copy(update={"api": api})
     uvicorn.run(
         create_app(loaded),
-        host=host or loaded.api.host,
-        port=port or loaded.api.port,
+        host=api.host,
+        port=api.port,
         log_level="info",
     )

@@ -233,6 +233,6 @@ def test_health_ready_metrics_and_docs(client: TestClient, uploaded: dict[str, s
     assert 'mmrag_http_requests_total{method="POST",route="/v1/search",status="200"}' in metrics
     assert 'mmrag_ingest_jobs_total{outcome="indexed"}' in metrics
     assert "mmrag_ingest_queue_depth 0.0" in metrics
-    assert 'mmrag_ingest_jobs{state="done"}' in metrics
+    assert 'mmrag_catalog_jobs{state="done"}' in metrics
     assert "/v1/ask" in client.get("/openapi.json").json()["paths"]
     assert client.get("/docs").status_code == 200
