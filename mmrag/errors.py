@@ -20,7 +20,9 @@ with ``raise ... from exc`` so the original stays attached.
     │   └── TooLargeError            an upload over its size limit
     ├── StoreError               the vector store or the catalog is unreachable or refused
     │   └── StoreLockedError         the embedded store is held by another process
-    └── JobCancelled             an ingest job stopped: its document was deleted or superseded
+    └── JobStopped               an ingest job stopped before its end
+        ├── JobCancelled             its document was deleted or superseded
+        └── JobInterrupted           its worker is shutting down (it goes back to the queue)
 
 Model runtime errors and store errors are *transient* for ingest jobs: the job is
 retried with backoff before its document is marked failed.
@@ -121,8 +123,16 @@ class StoreLockedError(StoreError):
         )
 
 
-class JobCancelled(MmragError):
+class JobStopped(MmragError):
+    """An ingest job stopped before its end (not a failure of its document)."""
+
+
+class JobCancelled(JobStopped):
     """An ingest job stopped because its document was deleted or a newer version came."""
+
+
+class JobInterrupted(JobStopped):
+    """The worker is shutting down: the job goes back to the queue unfinished."""
 
 
 # Failures an ingest job retries (with backoff) before failing its document.

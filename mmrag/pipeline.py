@@ -24,6 +24,7 @@ from mmrag.errors import (
     DocumentError,
     EmptyDocumentError,
     JobCancelled,
+    JobStopped,
 )
 from mmrag.jobs import IngestJob
 from mmrag.observe import IngestObserver, NullObserver
@@ -146,7 +147,7 @@ class Ingestor:
         observer = observer or NullObserver()
         try:
             return self._index_job(job, run_id, observer)
-        except JobCancelled:
+        except JobStopped:
             raise
         except TRANSIENT_ERRORS:
             raise  # the job runner retries these
@@ -177,7 +178,12 @@ class Ingestor:
             source=record.path,
             file_type=parsed.file_type,
         )
-        tally = self._index(parsed.elements, context, observer)
+        try:
+            tally = self._index(parsed.elements, context, observer)
+        finally:
+            close = getattr(parsed.elements, "close", None)
+            if close is not None:
+                close()  # a stopped job releases the open file now, not at collection
         if tally.points == 0:
             raise EmptyDocumentError(path, self._nothing_found(tally))
         # The new version is complete: now drop whatever earlier runs left behind.

@@ -15,10 +15,10 @@ import logging
 import threading
 from typing import Any
 
-from mmrag.errors import StoreError
+from mmrag.errors import JobInterrupted, StoreError
 from mmrag.jobs import JobBook
 from mmrag.settings import QueueSettings, Settings
-from mmrag.worker import JobInterrupted, JobRunner, RetryLater
+from mmrag.worker import JobRunner, RetryLater
 
 logger = logging.getLogger("mmrag.ingest")
 

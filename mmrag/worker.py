@@ -20,7 +20,7 @@ from types import TracebackType
 
 from prometheus_client import CollectorRegistry, Counter, Histogram
 
-from mmrag.errors import TRANSIENT_ERRORS, JobCancelled, MmragError
+from mmrag.errors import TRANSIENT_ERRORS, JobCancelled, JobInterrupted, MmragError
 from mmrag.jobs import IngestJob, JobBook, JobProgress, JobState
 from mmrag.observe import IngestObserver, NullObserver
 from mmrag.pipeline import Ingestor
@@ -37,10 +37,6 @@ class RetryLater(MmragError):
         self.job_id = job_id
         self.delay_s = delay_s
         super().__init__(f"job {job_id}: retrying in {delay_s:.0f}s after: {reason}")
-
-
-class JobInterrupted(MmragError):
-    """The worker is shutting down: the job went back to the queue unfinished."""
 
 
 class JobMetrics:

@@ -81,7 +81,7 @@ def delete_document(document_id: str, services: ServicesDep, scope: WriteScope) 
 
 @router.get(
     "/documents/{document_id}/events",
-    response_class=EventSourceResponse,
+    response_model=None,
     responses={200: {"content": {"text/event-stream": {}}}},
 )
 def document_events(

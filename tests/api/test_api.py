@@ -15,7 +15,7 @@ from api.app import create_app
 from mmrag.models.answerers import OpenAIAnswerer
 from mmrag.services import build_services
 from mmrag.settings import AnswererSettings, Settings
-from mmrag.testing.documents import FACTS, GeneratedCorpus
+from mmrag.testing.documents import FACTS, GeneratedCorpus, write_long_pdf
 
 
 def make_client(settings: Settings, **parts: object) -> TestClient:
@@ -236,3 +236,23 @@ def test_health_ready_metrics_and_docs(client: TestClient, uploaded: dict[str, s
     assert 'mmrag_catalog_jobs{state="done"}' in metrics
     assert "/v1/ask" in client.get("/openapi.json").json()["paths"]
     assert client.get("/docs").status_code == 200
+
+
+def test_progress_events_follow_a_job(client: TestClient, tmp_path: Path) -> None:
+    pdf = write_long_pdf(tmp_path / "progress.pdf", pages=30, image_every=10)
+    files = [("files", (pdf.name, pdf.read_bytes()))]
+    (document,) = client.post("/v1/documents", files=files).json()["documents"]
+
+    with client.stream("GET", f"/v1/documents/{document['id']}/events") as response:
+        assert response.headers["content-type"].startswith("text/event-stream")
+        lines = list(response.iter_lines())
+
+    events = [line.removeprefix("event: ") for line in lines if line.startswith("event: ")]
+    data = [json.loads(line.removeprefix("data: ")) for line in lines if line.startswith("data: ")]
+    assert events[-1] == "document" and data[-1]["status"] == "indexed"
+    progress = [item for event, item in zip(events, data, strict=True) if event == "progress"]
+    assert progress and progress[-1]["state"] == "done"
+    assert progress[-1]["progress"]["pages"] == progress[-1]["progress"]["pages_total"] == 30
+    assert progress[-1]["id"] == document["job_id"]
+    job = client.get(f"/v1/jobs/{document['job_id']}").json()
+    assert job["state"] == "done" and job["attempts"] == 1 and job["progress"]["images"] == 3
