@@ -23,6 +23,7 @@ from mmrag.jobs import IngestJob, JobBook, JobProgress, JobState
 from mmrag.types import DocumentRecord, DocumentStatus
 
 T0 = datetime(2024, 5, 1, 12, 0, 0, tzinfo=UTC)
+Clock = Callable[[int], None]  # sets the catalog's clock to T0 + minutes
 
 
 @pytest.fixture(params=["sqlite", "postgresql"])
@@ -45,7 +46,7 @@ def book(catalog: Catalog) -> JobBook:
 
 
 @pytest.fixture
-def clock(monkeypatch: pytest.MonkeyPatch) -> Callable[[int], None]:
+def clock(monkeypatch: pytest.MonkeyPatch) -> Clock:
     """The catalog's clock, set by the test: ``clock(minutes)`` makes it T0 + minutes."""
     now = [T0]
     monkeypatch.setattr(mmrag.catalog, "_now", lambda: now[0])
@@ -90,7 +91,7 @@ def _state(book: JobBook, job: IngestJob) -> JobState:
 # --- Catalog: documents -----------------------------------------------------------------
 
 
-def test_save_then_get_round_trips_every_field(catalog: Catalog, clock: Callable) -> None:
+def test_save_then_get_round_trips_every_field(catalog: Catalog, clock: Clock) -> None:
     record = _document(
         filename="report.pdf",
         status=DocumentStatus.INDEXED,
@@ -114,9 +115,7 @@ def test_save_then_get_round_trips_every_field(catalog: Catalog, clock: Callable
     assert saved.created_at == saved.updated_at == T0
 
 
-def test_a_later_save_keeps_created_at_and_moves_updated_at(
-    catalog: Catalog, clock: Callable
-) -> None:
+def test_a_later_save_keeps_created_at_and_moves_updated_at(catalog: Catalog, clock: Clock) -> None:
     catalog.save("acme", _document())
     clock(5)
     saved = catalog.save("acme", _document(status=DocumentStatus.INDEXED, version=2))
@@ -171,7 +170,7 @@ def test_saving_a_foreign_document_id_raises_and_keeps_the_owner_record(
     assert catalog.count("other") == 0
 
 
-def test_update_changes_an_existing_record_only(catalog: Catalog, clock: Callable) -> None:
+def test_update_changes_an_existing_record_only(catalog: Catalog, clock: Clock) -> None:
     catalog.save("acme", _document())
     clock(1)
 
@@ -206,7 +205,7 @@ def test_delete_is_tenant_scoped(catalog: Catalog) -> None:
     assert not catalog.delete("acme", "doc1")
 
 
-def _before_insert_into(engine: Engine, table: str, rival: Callable[[], None]) -> None:
+def _before_insert_into(engine: Engine, table: str, rival: Callable[[], object]) -> None:
     """Run ``rival`` (another process's write, on its own engine) once, right before
     ``engine`` next inserts into ``table``: a race, made deterministic."""
 
@@ -485,7 +484,9 @@ def test_finish_by_the_owner_records_the_outcome(book: JobBook) -> None:
     assert book.claim(job.job_id, "worker-2", lease_s=30) is None
 
 
-@pytest.mark.parametrize(("retry", "retries", "stage"), [(True, 1, "retrying"), (False, 0, "queued")])
+@pytest.mark.parametrize(
+    ("retry", "retries", "stage"), [(True, 1, "retrying"), (False, 0, "queued")]
+)
 def test_release_returns_the_job_to_the_queue(
     book: JobBook, retry: bool, retries: int, stage: str
 ) -> None:
@@ -604,7 +605,9 @@ def test_failures_are_grouped_by_error_kind(book: JobBook) -> None:
     for kind in kinds:
         job = _add_job(book)
         book.claim(job.job_id, "worker-1", lease_s=30)
-        book.finish(job.job_id, "worker-1", JobState.FAILED, progress=JobProgress(), error_kind=kind)
+        book.finish(
+            job.job_id, "worker-1", JobState.FAILED, progress=JobProgress(), error_kind=kind
+        )
     done = _add_job(book)
     book.claim(done.job_id, "worker-1", lease_s=30)
     book.finish(done.job_id, "worker-1", JobState.DONE, progress=JobProgress())

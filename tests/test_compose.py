@@ -3,7 +3,6 @@
 Offline and without a Docker engine: the compose file is checked against the Compose
 Specification's JSON schema, committed under ``tests/data/compose`` (its README names the
 package and version it came from), and against the properties the deployment relies on.
-Where Docker Compose v2 is installed, ``docker compose config`` reads the file as well.
 """
 
 from __future__ import annotations
@@ -12,7 +11,6 @@ import copy
 import json
 import re
 import shlex
-import shutil
 import subprocess
 import sys
 import tomllib
@@ -193,29 +191,6 @@ def test_gpu_settings_uncommented_reach_vllm(validator):
         assert settings[f"MMRAG_{role}__MODEL"] == served_model
         base_url = urlsplit(settings[f"MMRAG_{role}__BASE_URL"])
         assert (base_url.hostname, base_url.port, base_url.path) == ("vllm", 8000, "/v1")
-
-
-def compose_command() -> list[str] | None:
-    """A Docker Compose v2 command line, if one is installed."""
-    candidates = [["docker", "compose"]] if shutil.which("docker") else []
-    if shutil.which("docker-compose"):
-        candidates.append(["docker-compose"])
-    for command in candidates:
-        result = subprocess.run([*command, "version"], capture_output=True, text=True)
-        if result.returncode == 0 and re.search(r"\bv?2\.", result.stdout):
-            return command
-    return None
-
-
-@pytest.mark.parametrize("profiles", [[], ["gpu"]], ids=["default", "gpu"])
-def test_docker_compose_reads_the_file(profiles):
-    command = compose_command()
-    if command is None:
-        pytest.skip("Docker Compose v2 is not installed")
-    selected = [argument for profile in profiles for argument in ("--profile", profile)]
-    arguments = [*command, "-f", str(COMPOSE_PATH), *selected, "config", "--quiet"]
-    result = subprocess.run(arguments, capture_output=True, text=True, cwd=ROOT)
-    assert result.returncode == 0, result.stderr
 
 
 # -- Dockerfile ------------------------------------------------------------------------
