@@ -158,4 +158,7 @@ def serve(
         host=api.host,
         port=api.port,
         log_level="info",
+        # Inside Docker's 10 s stop grace: open streams are closed after 5 s, and the
+        # in-process worker hands its running job back to the queue meanwhile.
+        timeout_graceful_shutdown=5,
     )
