@@ -13,7 +13,7 @@ from collections.abc import Iterable
 from datetime import UTC, datetime
 from typing import Any
 
-from sqlalchemy import Engine, and_, delete, func, insert, select, update
+from sqlalchemy import Connection, Engine, and_, delete, func, insert, select, update
 from sqlalchemy.exc import IntegrityError
 
 from mmrag.db import captions, documents, open_engine
@@ -115,21 +115,22 @@ class Catalog:
         with self.engine.connect() as connection:
             return int(connection.execute(query).scalar_one())
 
+    @staticmethod
+    def _update_row(connection: Connection, tenant: str, record: DocumentRecord) -> bool:
+        changed = connection.execute(
+            update(documents)
+            .where(
+                and_(documents.c.document_id == record.document_id, documents.c.tenant == tenant)
+            )
+            .values(**_values(record), updated_at=_now())
+        ).rowcount
+        return bool(changed)
+
     def save(self, tenant: str, record: DocumentRecord) -> DocumentRecord:
         """Insert or replace a record; created_at is kept, updated_at is now."""
         now = _now()
         with self.engine.begin() as connection:
-            changed = connection.execute(
-                update(documents)
-                .where(
-                    and_(
-                        documents.c.document_id == record.document_id,
-                        documents.c.tenant == tenant,
-                    )
-                )
-                .values(**_values(record), updated_at=now)
-            ).rowcount
-            if not changed:
+            if not self._update_row(connection, tenant, record):
                 try:
                     connection.execute(
                         insert(documents).values(
@@ -148,17 +149,7 @@ class Catalog:
         """Change an existing record only: a deleted document is never re-created (a
         worker finishing a job whose document was deleted meanwhile)."""
         with self.engine.begin() as connection:
-            changed = connection.execute(
-                update(documents)
-                .where(
-                    and_(
-                        documents.c.document_id == record.document_id,
-                        documents.c.tenant == tenant,
-                    )
-                )
-                .values(**_values(record), updated_at=_now())
-            ).rowcount
-        return bool(changed)
+            return self._update_row(connection, tenant, record)
 
     def delete(self, tenant: str, document_id: str) -> bool:
         with self.engine.begin() as connection:

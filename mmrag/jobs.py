@@ -164,6 +164,10 @@ def _job(row: Any) -> IngestJob:
 _ACTIVE = (JobState.QUEUED.value, JobState.RUNNING.value)
 
 
+def _progress(progress: JobProgress) -> str:
+    return json.dumps(asdict(progress))
+
+
 class JobBook:
     """The jobs table: submit, claim, renew, finish, cancel, reclaim."""
 
@@ -178,7 +182,7 @@ class JobBook:
                     **values,
                     force=int(job.force),
                     state=job.state.value,
-                    progress=json.dumps(asdict(job.progress)),
+                    progress=_progress(job.progress),
                 )
             )
         return job
@@ -223,17 +227,20 @@ class JobBook:
                     lease_owner=owner,
                     lease_expires=now + lease_s,
                     started_at=func.coalesce(func.nullif(jobs.c.started_at, 0.0), now),
-                    progress=json.dumps(asdict(JobProgress(stage="parsing"))),
+                    progress=_progress(JobProgress(stage="parsing")),
                 )
             ).rowcount
         return self.get(job_id) if claimed else None
 
-    def _owned(self, job_id: str, owner: str) -> Any:
-        return and_(
+    def _update_owned(self, job_id: str, owner: str, **values: Any) -> bool:
+        """Change a job only while ``owner`` runs it; False when it no longer does."""
+        owned = and_(
             jobs.c.job_id == job_id,
             jobs.c.lease_owner == owner,
             jobs.c.state == JobState.RUNNING.value,
         )
+        with self.engine.begin() as connection:
+            return bool(connection.execute(update(jobs).where(owned).values(**values)).rowcount)
 
     def renew(
         self, job_id: str, owner: str, lease_s: float, progress: JobProgress | None = None
@@ -242,13 +249,8 @@ class JobBook:
         handed to another worker: the caller must stop."""
         values: dict[str, Any] = {"lease_expires": time.time() + lease_s}
         if progress is not None:
-            values["progress"] = json.dumps(asdict(progress))
-        with self.engine.begin() as connection:
-            return bool(
-                connection.execute(
-                    update(jobs).where(self._owned(job_id, owner)).values(**values)
-                ).rowcount
-            )
+            values["progress"] = _progress(progress)
+        return self._update_owned(job_id, owner, **values)
 
     def finish(
         self,
@@ -261,43 +263,31 @@ class JobBook:
         error_kind: str = "",
     ) -> bool:
         """Record the outcome; False when the job was no longer this worker's."""
-        with self.engine.begin() as connection:
-            return bool(
-                connection.execute(
-                    update(jobs)
-                    .where(self._owned(job_id, owner))
-                    .values(
-                        state=state.value,
-                        error=error,
-                        error_kind=error_kind,
-                        finished_at=time.time(),
-                        lease_owner="",
-                        lease_expires=0.0,
-                        progress=json.dumps(asdict(replace(progress, stage=state.value))),
-                    )
-                ).rowcount
-            )
+        return self._update_owned(
+            job_id,
+            owner,
+            state=state.value,
+            error=error,
+            error_kind=error_kind,
+            finished_at=time.time(),
+            lease_owner="",
+            lease_expires=0.0,
+            progress=_progress(replace(progress, stage=state.value)),
+        )
 
     def release(self, job_id: str, owner: str, error: str, *, retry: bool) -> bool:
         """Back to queued, after a transient failure (``retry``: counted) or because the
         worker is stopping; the caller has the queue deliver it again."""
-        with self.engine.begin() as connection:
-            return bool(
-                connection.execute(
-                    update(jobs)
-                    .where(self._owned(job_id, owner))
-                    .values(
-                        state=JobState.QUEUED.value,
-                        retries=jobs.c.retries + int(retry),
-                        error=error,
-                        lease_owner="",
-                        lease_expires=0.0,
-                        progress=json.dumps(
-                            asdict(JobProgress(stage="retrying" if retry else "queued"))
-                        ),
-                    )
-                ).rowcount
-            )
+        return self._update_owned(
+            job_id,
+            owner,
+            state=JobState.QUEUED.value,
+            retries=jobs.c.retries + int(retry),
+            error=error,
+            lease_owner="",
+            lease_expires=0.0,
+            progress=_progress(JobProgress(stage="retrying" if retry else "queued")),
+        )
 
     def cancel(self, tenant: str, document_id: str) -> list[str]:
         """Cancel the document's queued and running jobs; their ids."""
@@ -313,7 +303,7 @@ class JobBook:
                     state=JobState.CANCELLED.value,
                     finished_at=time.time(),
                     lease_owner="",
-                    progress=json.dumps(asdict(JobProgress(stage="cancelled"))),
+                    progress=_progress(JobProgress(stage="cancelled")),
                 )
             )
         return ids
