@@ -15,6 +15,7 @@ from api.app import create_app
 from mmrag.models.answerers import OpenAIAnswerer
 from mmrag.services import build_services
 from mmrag.settings import AnswererSettings, Settings
+from mmrag.store import PointFilter
 from mmrag.testing.documents import FACTS, GeneratedCorpus, write_long_pdf
 
 
@@ -256,3 +257,37 @@ def test_progress_events_follow_a_job(client: TestClient, tmp_path: Path) -> Non
     assert progress[-1]["id"] == document["job_id"]
     job = client.get(f"/v1/jobs/{document['job_id']}").json()
     assert job["state"] == "done" and job["attempts"] == 1 and job["progress"]["images"] == 3
+
+
+def test_delete_while_queued_or_running_never_comes_back(
+    client: TestClient, tmp_path: Path
+) -> None:
+    long_pdf = write_long_pdf(tmp_path / "running.pdf", pages=120, image_every=10)
+    queued_pdf = write_long_pdf(tmp_path / "queued.pdf", pages=20, image_every=10)
+    files = [("files", (p.name, p.read_bytes())) for p in (long_pdf, queued_pdf)]
+    running, queued = client.post("/v1/documents", files=files).json()["documents"]
+    deadline = time.monotonic() + 60
+    while client.get(f"/v1/jobs/{running['job_id']}").json()["state"] != "running":
+        assert time.monotonic() < deadline
+        time.sleep(0.02)
+
+    for document in (running, queued):
+        assert client.delete(f"/v1/documents/{document['id']}").status_code == 200
+
+    for document in (running, queued):
+        assert wait_job_finished(client, document["job_id"])["state"] == "cancelled"
+    time.sleep(2.0)  # the running job notices within a lease renewal (1 s) or a batch
+    services = client.app.state.services  # type: ignore[attr-defined]
+    for document in (running, queued):
+        error_of(client.get(f"/v1/documents/{document['id']}"), 404)
+        assert services.store.count(PointFilter(match={"document_id": document["id"]})) == 0
+        assert not services.blobs.keys(f"images/{document['id']}/")
+        assert not services.blobs.keys(f"originals/{document['id']}/")
+
+
+def wait_job_finished(client: TestClient, job_id: str, timeout_s: float = 60) -> dict:
+    deadline = time.monotonic() + timeout_s
+    while (job := client.get(f"/v1/jobs/{job_id}").json())["state"] in ("queued", "running"):
+        assert time.monotonic() < deadline, job
+        time.sleep(0.05)
+    return job
