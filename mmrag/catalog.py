@@ -13,8 +13,7 @@ from collections.abc import Iterable
 from datetime import UTC, datetime
 from typing import Any
 
-from sqlalchemy import Connection, Engine, and_, delete, func, insert, select, update
-from sqlalchemy.exc import IntegrityError
+from sqlalchemy import Connection, Engine, Table, and_, delete, func, select, update
 
 from mmrag.db import captions, documents, open_engine
 from mmrag.errors import DocumentNotFoundError
@@ -126,23 +125,38 @@ class Catalog:
         ).rowcount
         return bool(changed)
 
+    def _insert(self, table: Table) -> Any:
+        """The dialect's INSERT, which has ON CONFLICT (SQLite and PostgreSQL alike)."""
+        if self.engine.dialect.name == "postgresql":
+            from sqlalchemy.dialects.postgresql import insert as dialect_insert
+        else:
+            from sqlalchemy.dialects.sqlite import insert as dialect_insert
+        return dialect_insert(table)
+
     def save(self, tenant: str, record: DocumentRecord) -> DocumentRecord:
-        """Insert or replace a record; created_at is kept, updated_at is now."""
+        """Insert or replace a record in one statement (safe when two processes save the
+        same new document at once); created_at is kept, updated_at is now."""
         now = _now()
+        values = _values(record)
+        statement = (
+            self._insert(documents)
+            .values(
+                document_id=record.document_id,
+                tenant=tenant,
+                **values,
+                created_at=now,
+                updated_at=now,
+            )
+            .on_conflict_do_update(
+                index_elements=[documents.c.document_id],
+                set_={**values, "updated_at": now},
+                where=documents.c.tenant == tenant,  # an id of another tenant is not touched
+            )
+        )
         with self.engine.begin() as connection:
-            if not self._update_row(connection, tenant, record):
-                try:
-                    connection.execute(
-                        insert(documents).values(
-                            document_id=record.document_id,
-                            tenant=tenant,
-                            **_values(record),
-                            created_at=now,
-                            updated_at=now,
-                        )
-                    )
-                except IntegrityError as exc:  # the id belongs to another tenant
-                    raise DocumentNotFoundError(record.document_id) from exc
+            written = connection.execute(statement).rowcount
+        if not written:
+            raise DocumentNotFoundError(record.document_id)
         return self.require(tenant, record.document_id)
 
     def update(self, tenant: str, record: DocumentRecord) -> bool:
@@ -185,11 +199,10 @@ class Catalog:
         ]
         if not fresh:
             return
-        try:
-            with self.engine.begin() as connection:
-                connection.execute(insert(captions), fresh)
-        except IntegrityError:  # another worker cached the same image meanwhile: same text
-            pass
+        # Another worker may cache some of the same images meanwhile (the same text).
+        statement = self._insert(captions).on_conflict_do_nothing()
+        with self.engine.begin() as connection:
+            connection.execute(statement, fresh)
 
     def close(self) -> None:
         self.engine.dispose()

@@ -218,17 +218,9 @@ def _before_insert_into(engine: Engine, table: str, rival: Callable[[], object])
     event.listen(engine, "before_cursor_execute", hook)
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="catalog.py Catalog.save: UPDATE-then-INSERT is not an upsert; when another "
-    "process inserts the same new document in between, the IntegrityError is taken "
-    "for a foreign tenant's id and DocumentNotFoundError is raised",
-)
 def test_two_first_saves_of_one_document_racing_both_succeed(
     catalog: Catalog, catalog_url: str
 ) -> None:
-    if catalog.engine.dialect.name == "sqlite":
-        pytest.skip("SQLite serialises writers: the UPDATE's write lock rules the race out")
     rival = Catalog.open(catalog_url)
     _before_insert_into(catalog.engine, "documents", lambda: rival.save("acme", _document()))
     try:
@@ -263,12 +255,6 @@ def test_storing_the_same_captions_again_does_not_raise(catalog: Catalog) -> Non
     assert catalog.cached_captions("model-a", again) == first | {"img9999": "new"}
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="catalog.py Catalog.store_captions: one conflicting id (cached by another "
-    "worker between the lookup and the INSERT) makes the whole batch INSERT fail, and "
-    "`except IntegrityError: pass` drops every other fresh caption of the batch",
-)
 def test_a_caption_cached_meanwhile_loses_none_of_the_others(
     catalog: Catalog, catalog_url: str
 ) -> None:
