@@ -127,11 +127,11 @@ class Catalog:
 
     def _insert(self, table: Table) -> Any:
         """The dialect's INSERT, which has ON CONFLICT (SQLite and PostgreSQL alike)."""
+        from sqlalchemy.dialects import postgresql, sqlite
+
         if self.engine.dialect.name == "postgresql":
-            from sqlalchemy.dialects.postgresql import insert as dialect_insert
-        else:
-            from sqlalchemy.dialects.sqlite import insert as dialect_insert
-        return dialect_insert(table)
+            return postgresql.insert(table)
+        return sqlite.insert(table)
 
     def save(self, tenant: str, record: DocumentRecord) -> DocumentRecord:
         """Insert or replace a record in one statement (safe when two processes save the

@@ -23,7 +23,7 @@ import uuid
 from dataclasses import asdict, dataclass, field, replace
 from typing import Any
 
-from sqlalchemy import Engine, and_, func, insert, or_, select, update
+from sqlalchemy import Engine, and_, case, func, insert, or_, select, update
 
 from mmrag.db import jobs
 
@@ -290,23 +290,50 @@ class JobBook:
         )
 
     def cancel(self, tenant: str, document_id: str) -> list[str]:
-        """Cancel the document's queued and running jobs; their ids."""
+        """Cancel the document's queued and running jobs; their ids. A running job keeps
+        its owner and shows the stage ``cancelling`` until that worker has dropped what it
+        wrote (`settle_cancelled`); then ``cancelled``."""
         condition = and_(
             jobs.c.tenant == tenant, jobs.c.document_id == document_id, jobs.c.state.in_(_ACTIVE)
+        )
+        stage = case(
+            (jobs.c.lease_owner != "", _progress(JobProgress(stage="cancelling"))),
+            else_=_progress(JobProgress(stage="cancelled")),
         )
         with self.engine.begin() as connection:
             ids = [row.job_id for row in connection.execute(select(jobs.c.job_id).where(condition))]
             connection.execute(
                 update(jobs)
                 .where(and_(jobs.c.job_id.in_(ids), jobs.c.state.in_(_ACTIVE)))
-                .values(
-                    state=JobState.CANCELLED.value,
-                    finished_at=time.time(),
-                    lease_owner="",
-                    progress=_progress(JobProgress(stage="cancelled")),
-                )
+                .values(state=JobState.CANCELLED.value, finished_at=time.time(), progress=stage)
             )
         return ids
+
+    def settle_cancelled(self, job_id: str, owner: str) -> bool:
+        """The worker of a cancelled job has stopped and dropped its writes."""
+        with self.engine.begin() as connection:
+            settled = connection.execute(
+                update(jobs)
+                .where(
+                    and_(
+                        jobs.c.job_id == job_id,
+                        jobs.c.lease_owner == owner,
+                        jobs.c.state == JobState.CANCELLED.value,
+                    )
+                )
+                .values(lease_owner="", progress=_progress(JobProgress(stage="cancelled")))
+            ).rowcount
+        return bool(settled)
+
+    def abandoned_cancellations(self, *, everything: bool = False) -> list[IngestJob]:
+        """Cancelled jobs whose worker died before dropping its writes (``everything``:
+        every unsettled one, for the only process that runs jobs)."""
+        lapsed = jobs.c.lease_expires < (float("inf") if everything else time.time())
+        query = select(jobs).where(
+            and_(jobs.c.state == JobState.CANCELLED.value, jobs.c.lease_owner != "", lapsed)
+        )
+        with self.engine.connect() as connection:
+            return [_job(row) for row in connection.execute(query)]
 
     def requeue_expired(self, *, everything: bool = False) -> list[str]:
         """Running jobs whose worker stopped renewing (``everything``: every running job,

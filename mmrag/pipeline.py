@@ -19,13 +19,7 @@ from pathlib import Path
 from mmrag.blobs import BlobStore
 from mmrag.catalog import Catalog
 from mmrag.enrich import ImageEnricher
-from mmrag.errors import (
-    TRANSIENT_ERRORS,
-    DocumentError,
-    EmptyDocumentError,
-    JobCancelled,
-    JobStopped,
-)
+from mmrag.errors import DocumentError, EmptyDocumentError, JobCancelled
 from mmrag.jobs import IngestJob
 from mmrag.observe import IngestObserver, NullObserver
 from mmrag.parsing import parse_file
@@ -114,9 +108,9 @@ def document_heading(source: str, first: TextElement, limit: int = 120) -> str:
 
 
 class Ingestor:
-    """Runs one ingest job through the pipeline. The per-document boundary: a bad file
-    ends as a failed document with its reason; a transient failure (a model server or
-    the store unavailable) and a cancellation propagate to the job runner."""
+    """Runs one ingest job through the pipeline. Every failure propagates to the job
+    runner (`mmrag.worker`), the per-document boundary, which decides: retry, fail
+    the document (`fail`) or drop what a cancelled run wrote (`discard`)."""
 
     def __init__(
         self,
@@ -141,24 +135,11 @@ class Ingestor:
 
     def run(
         self, job: IngestJob, run_id: str, observer: IngestObserver | None = None
-    ) -> DocumentRecord | None:
-        """Index the job's file under ``run_id``; the document's record afterwards
-        (indexed, or failed with the reason), None if the document was deleted."""
+    ) -> DocumentRecord:
+        """Index the job's file under ``run_id``; the document's indexed record. Raises
+        `DocumentError` for a bad file, `JobCancelled` when the document was deleted or
+        superseded, and whatever a model or the store raised."""
         observer = observer or NullObserver()
-        try:
-            return self._index_job(job, run_id, observer)
-        except JobStopped:
-            raise
-        except TRANSIENT_ERRORS:
-            raise  # the job runner retries these
-        except DocumentError as exc:
-            error = f"{job.filename}: {exc.reason}"
-        except Exception as exc:  # the one boundary where an unexpected error is contained
-            logger.exception("unexpected failure ingesting %s", job.filename)
-            error = f"{job.filename}: unexpected {type(exc).__name__}: {exc}"
-        return self.fail(job, error)
-
-    def _index_job(self, job: IngestJob, run_id: str, observer: IngestObserver) -> DocumentRecord:
         path = self._blobs.path(job.blob_key)
         self._check_size(path, job.filename)
         if content_hash(path) != job.content_hash:

@@ -143,6 +143,7 @@ class Consumer:
 
     def start(self, *, jobs: JobBook, owner_of_everything: bool = False) -> None:
         self._jobs = jobs
+        self._runner.settle_abandoned(everything=owner_of_everything)
         self._queue.recover(jobs, owner_of_everything=owner_of_everything)
         self._huey_consumer.start()
         self._sweeper.start()
@@ -151,6 +152,7 @@ class Consumer:
         interval = max(self._queue.settings.lease_s / 2, 0.5)
         while not self._stop.wait(interval):
             try:
+                self._runner.settle_abandoned()
                 self._queue.recover(self._jobs)
             except Exception:  # a sweep must never kill the consumer: log and go on
                 logger.exception("recovering jobs failed; will try again")

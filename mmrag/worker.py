@@ -20,12 +20,17 @@ from types import TracebackType
 
 from prometheus_client import CollectorRegistry, Counter, Histogram
 
-from mmrag.errors import TRANSIENT_ERRORS, JobCancelled, JobInterrupted, MmragError
+from mmrag.errors import (
+    TRANSIENT_ERRORS,
+    DocumentError,
+    JobCancelled,
+    JobInterrupted,
+    MmragError,
+)
 from mmrag.jobs import IngestJob, JobBook, JobProgress, JobState
 from mmrag.observe import IngestObserver, NullObserver
 from mmrag.pipeline import Ingestor
 from mmrag.settings import QueueSettings
-from mmrag.types import DocumentStatus
 
 logger = logging.getLogger("mmrag.ingest")
 
@@ -168,7 +173,7 @@ class JobRunner:
         lease = _Lease(self._jobs, job, self._settings.lease_s, self.shutdown, observer)
         with lease:
             try:
-                record = ingestor.run(job, job.run_id, lease)
+                ingestor.run(job, job.run_id, lease)
             except JobCancelled as exc:
                 return self._cancelled(job, lease, str(exc), ingestor)
             except (JobInterrupted, KeyboardInterrupt, SystemExit):
@@ -178,17 +183,23 @@ class JobRunner:
                 if job.retries < self._settings.max_retries:
                     return self._retry(job, exc)
                 reason = f"{job.filename}: {exc} (gave up after {job.retries} retries)"
-                record = ingestor.fail(job, reason)
-                error_kind = type(exc).__name__
-            else:
-                error_kind = ""
-        if record is None:  # the document was deleted while its job ran
+                return self._failed(job, lease, ingestor, reason, type(exc).__name__)
+            except DocumentError as exc:
+                reason = f"{job.filename}: {exc.reason}"
+                return self._failed(job, lease, ingestor, reason, type(exc).__name__)
+            except Exception as exc:  # the per-document boundary: contained, logged, reported
+                logger.exception("unexpected failure ingesting %s", job.filename)
+                reason = f"{job.filename}: unexpected {type(exc).__name__}: {exc}"
+                return self._failed(job, lease, ingestor, reason, "Unexpected")
+        return self._finish(job, JobState.DONE, lease.progress, "", "")
+
+    def _failed(
+        self, job: IngestJob, lease: _Lease, ingestor: Ingestor, reason: str, kind: str
+    ) -> IngestJob | None:
+        """The document failed: record why (or, if it was deleted meanwhile, drop the job)."""
+        if ingestor.fail(job, reason) is None:
             return self._cancelled(job, lease, "the document was deleted", ingestor)
-        if record.status is DocumentStatus.INDEXED:
-            return self._finish(job, JobState.DONE, lease.progress, "", "")
-        return self._finish(
-            job, JobState.FAILED, lease.progress, record.error, error_kind or "DocumentError"
-        )
+        return self._finish(job, JobState.FAILED, lease.progress, reason, kind)
 
     def job(self, job_id: str) -> IngestJob | None:
         return self._jobs.get(job_id)
@@ -214,14 +225,25 @@ class JobRunner:
         self, job: IngestJob, lease: _Lease, reason: str, ingestor: Ingestor
     ) -> IngestJob | None:
         current = self._jobs.get(job.job_id)
-        if current is not None and current.lease_owner not in ("", self._owner):
+        if current is None or current.lease_owner != self._owner:
             return None  # handed to another worker after our lease lapsed: theirs now
         ingestor.discard(job)
-        self._jobs.finish(
-            job.job_id, self._owner, JobState.CANCELLED, progress=lease.progress, error=reason
-        )
+        if current.state is JobState.CANCELLED:  # cancelled from outside (a delete)
+            self._jobs.settle_cancelled(job.job_id, self._owner)
+        else:  # this run found its document deleted or superseded
+            self._jobs.finish(
+                job.job_id, self._owner, JobState.CANCELLED, progress=lease.progress, error=reason
+            )
         logger.info("cancelled %s: %s", job.filename, reason)
         return self._jobs.get(job.job_id)
+
+    def settle_abandoned(self, *, everything: bool = False) -> int:
+        """Drop what cancelled jobs wrote when their workers died before doing so."""
+        abandoned = self._jobs.abandoned_cancellations(everything=everything)
+        for job in abandoned:
+            self._ingestor().discard(job)
+            self._jobs.settle_cancelled(job.job_id, job.lease_owner)
+        return len(abandoned)
 
     def _retry(self, job: IngestJob, exc: Exception) -> IngestJob | None:
         delay = self._settings.retry_delay_s * 2**job.retries

@@ -529,7 +529,18 @@ def test_cancel_stops_the_active_jobs_of_that_document_only(book: JobBook) -> No
     assert not book.renew(running.job_id, "worker-1", lease_s=30)
     assert not book.finish(running.job_id, "worker-1", JobState.DONE, progress=JobProgress())
     assert book.claim(queued.job_id, "worker-3", lease_s=30) is None
-    assert book.get(running.job_id).progress.stage == "cancelled"  # type: ignore[union-attr]
+    assert book.get(queued.job_id).progress.stage == "cancelled"  # type: ignore[union-attr]
+    # The running job's worker still has to drop what it wrote: "cancelling" until then.
+    assert book.get(running.job_id).progress.stage == "cancelling"  # type: ignore[union-attr]
+    assert [job.job_id for job in book.abandoned_cancellations()] == []  # its lease is alive
+    assert [job.job_id for job in book.abandoned_cancellations(everything=True)] == [
+        running.job_id
+    ]
+    assert not book.settle_cancelled(running.job_id, "worker-2")
+    assert book.settle_cancelled(running.job_id, "worker-1")
+    settled = book.get(running.job_id)
+    assert settled is not None and settled.progress.stage == "cancelled"
+    assert settled.lease_owner == "" and book.abandoned_cancellations(everything=True) == []
     assert book.cancel("acme", "doc1") == []
 
 

@@ -274,15 +274,23 @@ def test_delete_while_queued_or_running_never_comes_back(
     for document in (running, queued):
         assert client.delete(f"/v1/documents/{document['id']}").status_code == 200
 
-    for document in (running, queued):
-        assert wait_job_finished(client, document["job_id"])["state"] == "cancelled"
-    time.sleep(2.0)  # the running job notices within a lease renewal (1 s) or a batch
+    assert wait_job_finished(client, queued["job_id"])["progress"]["stage"] == "cancelled"
+    # The running job is "cancelling" until its worker notices and drops what it wrote.
+    deadline = time.monotonic() + 60
+    while (job := client.get(f"/v1/jobs/{running['job_id']}").json())["progress"][
+        "stage"
+    ] != "cancelled":
+        assert job["state"] == "cancelled" and time.monotonic() < deadline, job
+        time.sleep(0.05)
     services = client.app.state.services  # type: ignore[attr-defined]
+    for _ in range(2):  # right away, and once more after any late step would have shown
+        for document in (running, queued):
+            assert services.store.count(PointFilter(match={"document_id": document["id"]})) == 0
+            assert not services.blobs.keys(f"images/{document['id']}/")
+            assert not services.blobs.keys(f"originals/{document['id']}/")
+        time.sleep(1.0)
     for document in (running, queued):
         error_of(client.get(f"/v1/documents/{document['id']}"), 404)
-        assert services.store.count(PointFilter(match={"document_id": document["id"]})) == 0
-        assert not services.blobs.keys(f"images/{document['id']}/")
-        assert not services.blobs.keys(f"originals/{document['id']}/")
 
 
 def wait_job_finished(client: TestClient, job_id: str, timeout_s: float = 60) -> dict:
