@@ -8,10 +8,12 @@ second, millisecond queries. Same collection schema as the server adapter.
 
 from __future__ import annotations
 
+import functools
 import json
-from collections.abc import Sequence
+import threading
+from collections.abc import Callable, Sequence
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 from mmrag.errors import StoreError, StoreLockedError
 from mmrag.store.base import (
@@ -30,6 +32,7 @@ from mmrag.store.base import (
 from mmrag.types import StoredPoint
 
 SCHEMA_FILE = "mmrag-schema.json"
+T = TypeVar("T")
 
 
 def edge_filter(where: PointFilter | None) -> Any:
@@ -52,18 +55,34 @@ def edge_filter(where: PointFilter | None) -> Any:
     )
 
 
+def _serialised(method: Callable[..., T]) -> Callable[..., T]:
+    """One call at a time per store: the API's searches, the in-process worker's writes
+    and `close` share one shard, and closing must never cut a write in half."""
+
+    @functools.wraps(method)
+    def locked(self: EdgeStore, *args: Any, **kwargs: Any) -> T:
+        with self._lock:
+            return method(self, *args, **kwargs)
+
+    return locked
+
+
 class EdgeStore(VectorStore):
     """One qdrant-edge shard per collection under ``root``."""
 
     def __init__(self, *, root: Path, collection: str) -> None:
         self.path = root / collection
         self._shard: Any = None
+        self._lock = threading.RLock()
+        self._closed = False
 
     def _open(self, schema: CollectionSchema | None) -> Any:
         import qdrant_edge as q
 
         if self._shard is not None:
             return self._shard
+        if self._closed:  # a late call after close must not reopen the shard behind it
+            raise StoreError(f"the embedded store at {self.path} was closed")
         try:
             if (self.path / SCHEMA_FILE).is_file():
                 self._shard = q.EdgeShard.load(str(self.path))
@@ -109,6 +128,7 @@ class EdgeStore(VectorStore):
         file = self.path / SCHEMA_FILE
         return CollectionSchema(**json.loads(file.read_text())) if file.is_file() else None
 
+    @_serialised
     def ensure_collection(self, schema: CollectionSchema) -> None:
         import qdrant_edge as q
 
@@ -136,6 +156,7 @@ class EdgeStore(VectorStore):
                 "store.collection"
             )
 
+    @_serialised
     def upsert(self, points: Sequence[StoredPoint]) -> None:
         import qdrant_edge as q
 
@@ -150,12 +171,14 @@ class EdgeStore(VectorStore):
             converted.append(q.Point(point.point_id, vectors, point.payload))
         shard.update(q.UpdateOperation.upsert_points(converted))
 
+    @_serialised
     def delete(self, where: PointFilter) -> None:
         import qdrant_edge as q
 
         if self._exists():
             self._open(None).update(q.UpdateOperation.delete_points_by_filter(edge_filter(where)))
 
+    @_serialised
     def count(self, where: PointFilter | None = None) -> int:
         import qdrant_edge as q
 
@@ -163,6 +186,7 @@ class EdgeStore(VectorStore):
             return 0
         return int(self._open(None).count(q.CountRequest(exact=True, filter=edge_filter(where))))
 
+    @_serialised
     def search(self, queries: Sequence[ChannelQuery]) -> list[list[ScoredPoint]]:
         import qdrant_edge as q
 
@@ -188,6 +212,7 @@ class EdgeStore(VectorStore):
             for ranked in results
         ]
 
+    @_serialised
     def payloads(self, where: PointFilter, limit: int = 10_000) -> list[dict[str, Any]]:
         import qdrant_edge as q
 
@@ -198,7 +223,9 @@ class EdgeStore(VectorStore):
         )
         return [dict(record.payload or {}) for record in records]
 
+    @_serialised
     def close(self) -> None:
+        self._closed = True
         if self._shard is not None:
             self._shard.flush()
             self._shard.close()
