@@ -140,13 +140,10 @@ class Ingestor:
         `DocumentError` for a bad file, `JobCancelled` when the document was deleted or
         superseded, and whatever a model or the store raised."""
         observer = observer or NullObserver()
-        path = self._blobs.path(job.blob_key)
-        self._check_size(path, job.filename)
-        if content_hash(path) != job.content_hash:
-            raise JobCancelled(f"{job.filename}: superseded by a newer version")
         record = self._catalog.get(job.tenant, job.document_id)
         if record is None:
             raise JobCancelled(f"{job.filename}: the document was deleted")
+        path = self._readable_copy(job, record)
         self._catalog.update(job.tenant, replace(record, status=DocumentStatus.PROCESSING))
         parsed = parse_file(path, self._settings.parsing)
         observer.file_started(job.filename, parsed.page_count)
@@ -188,6 +185,22 @@ class Ingestor:
         if not self._settings.ingest.keep_originals:
             self._blobs.delete(job.blob_key)
         return indexed
+
+    def _readable_copy(self, job: IngestJob, record: DocumentRecord) -> Path:
+        """The file to parse: the original where this worker can read it unchanged (so an
+        HTML or Markdown file's relative image links resolve), else the stored blob."""
+        blob = self._blobs.path(job.blob_key)
+        self._check_size(blob, job.filename)
+        if content_hash(blob) != job.content_hash:
+            raise JobCancelled(f"{job.filename}: superseded by a newer version")
+        original = Path(record.path)
+        try:
+            readable = original.is_absolute() and original.is_file()
+            if readable and content_hash(original) == job.content_hash:
+                return original
+        except OSError:
+            pass  # unreadable here: the blob is the same bytes
+        return blob
 
     @staticmethod
     def _document_points(job: IngestJob, exclude_run: str | None = None) -> PointFilter:

@@ -317,3 +317,13 @@ def test_expand_paths_takes_files_folders_and_globs(corpus: GeneratedCorpus) -> 
 def test_ingestor_type_is_built_once(services: Services) -> None:
     assert isinstance(services.ingestor, Ingestor)
     assert services.ingestor is services.ingestor
+
+
+def test_relative_image_links_of_local_files_resolve(
+    services: Services, corpus: GeneratedCorpus
+) -> None:
+    """HTML and Markdown name their pictures relative to themselves: a job parses the
+    original file where it can (the stored copy sits elsewhere)."""
+    results = ingest(services, [corpus.good["markdown"], corpus.good["html"]])
+
+    assert [record_of(r).images for r in results] == [1, 2]  # html: a data URI and a file
