@@ -188,8 +188,10 @@ class DocumentService:
     def delete(self, tenant: str, document_id: str) -> DocumentRecord:
         """Cancel the document's jobs, remove its points, images, original and record."""
         record = self._catalog.require(tenant, document_id)
-        self._jobs.cancel(tenant, document_id)
+        # The store first: when it cannot be reached (or is held by another process),
+        # nothing has changed yet, and a running job goes on.
         self._store().delete(PointFilter(match={"tenant": tenant, "document_id": document_id}))
+        self._jobs.cancel(tenant, document_id)
         self._blobs.delete(f"images/{document_id}/")
         self._blobs.delete(f"originals/{document_id}/")
         self._catalog.delete(tenant, document_id)

@@ -81,7 +81,9 @@ class JobQueue:
         message (a crash between recording a job and enqueuing it). The count."""
         requeued = jobs.requeue_expired(everything=owner_of_everything)
         waiting = self.waiting_job_ids()
-        orphans = [job_id for job_id in jobs.queued() if job_id not in waiting]
+        orphans = [
+            job_id for job_id in jobs.queued() if job_id not in waiting and job_id not in requeued
+        ]
         for job_id in dict.fromkeys(requeued + orphans):
             self.dispatch(job_id)
         if requeued or orphans:

@@ -3,16 +3,23 @@
 pdfium reads born-digital text at hundreds of pages a second, gives every text run
 and image a box, and opens pages one at a time, so a 1,000-page PDF streams in
 bounded memory. Pages without a text layer are rendered and OCR'd with tesseract.
+
+pdfium is not thread-safe (a worker running several jobs on threads crashed in it), so
+every call into it holds `PDFIUM_LOCK`: a page is read whole under the lock (text,
+renders, decoded images), then OCR'd and handed on without it.
 """
 
 from __future__ import annotations
 
 import logging
 import re
+import threading
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
+
+from PIL import Image
 
 from mmrag.errors import CorruptFileError, EmptyDocumentError, EncryptedFileError
 from mmrag.ocr import ocr_lines
@@ -20,6 +27,8 @@ from mmrag.parsing.base import ParsedFile
 from mmrag.parsing.images import is_blank
 from mmrag.settings import ParsingSettings
 from mmrag.types import BBox, Element, ElementKind, ImageElement, TextElement
+
+PDFIUM_LOCK = threading.RLock()  # one pdfium call at a time in this process
 
 # An embedded image covering this share of a text-less page is the scan itself.
 SCAN_COVERAGE = 0.6
@@ -40,16 +49,17 @@ def open_pdf(path: Path) -> Any:
     """Open with pdfium, translating its errors into ours."""
     import pypdfium2 as pdfium
 
-    try:
-        pdf = pdfium.PdfDocument(path)
-    except pdfium.PdfiumError as exc:
-        message = str(exc)
-        if "password" in message.lower():
-            raise EncryptedFileError(path, "the PDF is password-protected") from exc
-        raise _diagnose(path, message) from exc
-    if len(pdf) == 0:
-        pdf.close()
-        raise EmptyDocumentError(path, "the PDF has no pages")
+    with PDFIUM_LOCK:
+        try:
+            pdf = pdfium.PdfDocument(path)
+        except pdfium.PdfiumError as exc:
+            message = str(exc)
+            if "password" in message.lower():
+                raise EncryptedFileError(path, "the PDF is password-protected") from exc
+            raise _diagnose(path, message) from exc
+        if len(pdf) == 0:
+            pdf.close()
+            raise EmptyDocumentError(path, "the PDF has no pages")
     return pdf
 
 
@@ -69,59 +79,90 @@ def _diagnose(path: Path, pdfium_message: str) -> Exception:
 
 def parse_pdf(path: Path, settings: ParsingSettings) -> ParsedFile:
     pdf = open_pdf(path)
-    parsed = ParsedFile(file_type="pdf", page_count=len(pdf), elements=iter(()))
+    with PDFIUM_LOCK:
+        pages = len(pdf)
+    parsed = ParsedFile(file_type="pdf", page_count=pages, elements=iter(()))
     parsed.elements = _pages(pdf, path, settings, parsed.warnings)
     return parsed
+
+
+@dataclass
+class _PageContent:
+    """Everything pdfium gives of one page, read under the lock."""
+
+    size: tuple[float, float]
+    lines: list[_Line]
+    scanned: bool
+    scan: Image.Image | None  # rendered for OCR (a scanned page, OCR on)
+    render: Image.Image | None  # the page image to index (parsing.page_images)
+    images: list[ImageElement]  # embedded images, decoded
 
 
 def _pages(
     pdf: Any, path: Path, settings: ParsingSettings, warnings: list[str]
 ) -> Iterator[Element]:
+    try:
+        for index in range(len(pdf)):
+            with PDFIUM_LOCK:
+                content = _read_page(pdf, index, settings, warnings)
+            if content is not None:
+                yield from _page_elements(content, index + 1, settings)
+    finally:
+        with PDFIUM_LOCK:
+            pdf.close()
+
+
+def _read_page(
+    pdf: Any, index: int, settings: ParsingSettings, warnings: list[str]
+) -> _PageContent | None:
     import pypdfium2 as pdfium
 
     try:
-        for index in range(len(pdf)):
-            try:
-                page = pdf[index]
-            except pdfium.PdfiumError as exc:
-                warnings.append(f"page {index + 1} could not be read ({exc}); skipped")
-                continue
-            try:
-                yield from _page_elements(page, index + 1, path, settings, warnings)
-            finally:
-                page.close()
+        page = pdf[index]
+    except pdfium.PdfiumError as exc:
+        warnings.append(f"page {index + 1} could not be read ({exc}); skipped")
+        return None
+    try:
+        width, height = page.get_size()
+        textpage = page.get_textpage()
+        try:
+            lines = _text_lines(textpage, height)
+        finally:
+            textpage.close()
+        scanned = sum(len(line.text) for line in lines) < settings.min_page_chars
+        scan = None
+        if scanned and settings.ocr:
+            scan = page.render(scale=settings.ocr_dpi / 72).to_pil()
+        render = None
+        if settings.page_images == "all" or (scanned and settings.page_images == "scanned"):
+            render = page.render(scale=settings.render_dpi / 72).to_pil().convert("RGB")
+            render = None if is_blank(render) else render
+        skip_scans = scanned and render is not None  # the render stands for the scan
+        images = list(
+            _embedded_images(page, index + 1, (width, height), skip_scans, settings, warnings)
+        )
     finally:
-        pdf.close()
+        page.close()
+    return _PageContent((width, height), lines, scanned, scan, render, images)
 
 
 def _page_elements(
-    page: Any, number: int, path: Path, settings: ParsingSettings, warnings: list[str]
+    content: _PageContent, number: int, settings: ParsingSettings
 ) -> Iterator[Element]:
-    width, height = page.get_size()
-    textpage = page.get_textpage()
-    try:
-        lines = _text_lines(textpage, height)
-    finally:
-        textpage.close()
-    scanned = sum(len(line.text) for line in lines) < settings.min_page_chars
-    if scanned and settings.ocr:
-        lines = _ocr_lines(page, settings)
+    lines = content.lines
+    if content.scan is not None:
+        lines = _ocr_lines(content.scan, settings)
     yield from _paragraphs(lines, number)
-    rendered = False
-    if settings.page_images == "all" or (scanned and settings.page_images == "scanned"):
-        render = page.render(scale=settings.render_dpi / 72).to_pil().convert("RGB")
-        ocr_text = "\n".join(line.text for line in lines) if scanned else ""
-        if not is_blank(render):
-            rendered = True
-            yield ImageElement(
-                image=render,
-                page=number,
-                kind=ElementKind.PAGE,
-                bbox=(0, 0, width, height),
-                ocr_text=ocr_text,
-            )
-    skip_scans = scanned and rendered  # the render already stands for the scan
-    yield from _embedded_images(page, number, (width, height), skip_scans, settings, warnings)
+    if content.render is not None:
+        width, height = content.size
+        yield ImageElement(
+            image=content.render,
+            page=number,
+            kind=ElementKind.PAGE,
+            bbox=(0, 0, width, height),
+            ocr_text="\n".join(line.text for line in lines) if content.scanned else "",
+        )
+    yield from content.images
 
 
 def _text_lines(textpage: Any, page_height: float) -> list[_Line]:
@@ -153,9 +194,8 @@ def _same_line(line: list[float], box: list[float]) -> bool:
     return shortest > 0 and overlap >= 0.5 * shortest and box[0] >= line[0]
 
 
-def _ocr_lines(page: Any, settings: ParsingSettings) -> list[_Line]:
+def _ocr_lines(image: Image.Image, settings: ParsingSettings) -> list[_Line]:
     scale = settings.ocr_dpi / 72
-    image = page.render(scale=scale).to_pil()
     return [
         _Line(text=line.text, box=[coordinate / scale for coordinate in line.bbox])
         for line in ocr_lines(image, settings.ocr_languages)

@@ -6,7 +6,9 @@ the configured shard number, replication factor and write consistency.
 
 from __future__ import annotations
 
+import threading
 from collections.abc import Sequence
+from contextlib import AbstractContextManager, nullcontext
 from typing import Any
 
 from mmrag.errors import StoreError
@@ -58,6 +60,9 @@ class QdrantClientStore(VectorStore):
         self._collection = settings.collection
         self._local = local  # qdrant-client's local mode has no payload indexes
         self._exists = False  # once seen, a collection is not asked about again
+        # qdrant-client's local mode is not thread-safe (concurrent upsert and delete
+        # corrupt it): one call at a time there, as a server applies each request whole.
+        self._lock: AbstractContextManager[Any] = threading.RLock() if local else nullcontext()
 
     @classmethod
     def connect(cls, settings: StoreSettings) -> QdrantClientStore:
@@ -73,7 +78,8 @@ class QdrantClientStore(VectorStore):
     def _call(self, what: str, function: Any, *args: Any, **kwargs: Any) -> Any:
         """Run a client call; transport and server errors become StoreError."""
         try:
-            return function(*args, **kwargs)
+            with self._lock:
+                return function(*args, **kwargs)
         except StoreError:
             raise
         except Exception as exc:  # httpx, grpc and UnexpectedResponse share no base class
