@@ -533,9 +533,7 @@ def test_cancel_stops_the_active_jobs_of_that_document_only(book: JobBook) -> No
     # The running job's worker still has to drop what it wrote: "cancelling" until then.
     assert book.get(running.job_id).progress.stage == "cancelling"  # type: ignore[union-attr]
     assert [job.job_id for job in book.abandoned_cancellations()] == []  # its lease is alive
-    assert [job.job_id for job in book.abandoned_cancellations(everything=True)] == [
-        running.job_id
-    ]
+    assert [job.job_id for job in book.abandoned_cancellations(everything=True)] == [running.job_id]
     assert not book.settle_cancelled(running.job_id, "worker-2")
     assert book.settle_cancelled(running.job_id, "worker-1")
     settled = book.get(running.job_id)
