@@ -13,6 +13,7 @@ from typing import Annotated, Any
 import typer
 from rich.console import Console
 
+from mmrag.errors import ConfigError
 from mmrag.services import Services, build_services
 from mmrag.settings import Settings, load_settings
 from mmrag.tenancy import TENANT_PATTERN
@@ -76,7 +77,7 @@ def root(
     verbose: Annotated[bool, typer.Option("--verbose", "-v", help="log details")] = False,
 ) -> None:
     if tenant is not None and not re.fullmatch(TENANT_PATTERN, tenant):
-        raise typer.BadParameter(f"{tenant!r}: use 1-64 letters, digits, '.', '_' or '-'")
+        raise ConfigError(f"--tenant {tenant!r}: use 1-64 letters, digits, '.', '_' or '-'")
     _State.config, _State.data_dir, _State.profile = config, data_dir, profile
     _State.tenant = tenant
     _configure_logging(verbose)

@@ -206,7 +206,9 @@ class IngestSettings(BaseModel):
     )
     batch_size: int = Field(64, ge=1, description="elements embedded and upserted together")
     max_file_mb: float = Field(512.0, gt=0)
-    keep_originals: bool = Field(True, description="copy ingested files into data_dir/files")
+    keep_originals: bool = Field(
+        True, description="keep each ingested file in the blob store (originals/<id>/)"
+    )
 
 
 class QueueSettings(BaseModel):

@@ -181,3 +181,17 @@ def test_search_and_ask(corpus: GeneratedCorpus, tmp_path: Path) -> None:
     assert "question is empty" in empty.stderr
     bad_pages = mmrag("search", "x", "--pages", "two", data_dir=tmp_path, check=2)
     assert "--pages" in bad_pages.stderr
+
+
+def test_tenant_option_scopes_the_catalog(tmp_path: Path, corpus: GeneratedCorpus) -> None:
+    data_dir = tmp_path / "data"
+    mmrag("--tenant", "acme", "ingest", str(corpus.good["text"]), data_dir=data_dir)
+
+    acme = mmrag("--tenant", "acme", "docs", "list", "--json", data_dir=data_dir)
+    other = mmrag("--tenant", "globex", "docs", "list", "--json", data_dir=data_dir)
+    assert len(json.loads(acme.stdout)) == 1 and json.loads(other.stdout) == []
+    document_id = json.loads(acme.stdout)[0]["id"]
+    foreign = mmrag("--tenant", "globex", "docs", "show", document_id, data_dir=data_dir, check=3)
+    assert document_id in foreign.stderr
+    bad = mmrag("--tenant", "no spaces!", "docs", "list", data_dir=data_dir, check=2)
+    assert "--tenant" in bad.stderr and "Traceback" not in bad.stderr
