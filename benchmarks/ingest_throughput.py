@@ -225,16 +225,10 @@ def machine() -> dict[str, Any]:
     import torch
     import transformers
 
-    from mmrag.models.device import cpu_has_fast_bf16
+    from mmrag.models.device import cpu_has_fast_bf16, cpu_name
 
-    cpu = platform.processor() or "unknown"
-    with open("/proc/cpuinfo", encoding="utf-8") as handle:
-        for line in handle:
-            if line.startswith("model name"):
-                cpu = line.split(":", 1)[1].strip()
-                break
     return {
-        "cpu": cpu,
+        "cpu": cpu_name(),
         "cores": len(os.sched_getaffinity(0)),
         "torch": torch.__version__,
         "transformers": transformers.__version__,

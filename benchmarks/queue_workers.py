@@ -91,33 +91,15 @@ class Limits:
 
 
 def write_pdf_corpus(target: Path, files: int, pages: int, image_every: int) -> list[Path]:
-    """``files`` born-digital PDFs like `write_long_pdf`'s, each with its number in its
-    text and charts, so no file's charts hit the caption cache of another's."""
-    from mmrag.testing.documents_bad import PdfPageSpec, build_pdf, chart_image, pdf_image
-    from mmrag.testing.documents_bad import pdf_text as text
+    """``files`` born-digital PDFs (`write_long_pdf` variants): no file's text or charts
+    repeat another's, so none hits the caption cache of another."""
+    from mmrag.testing.documents import write_long_pdf
 
     target.mkdir(parents=True, exist_ok=True)
-    paths = []
-    for file_number in range(1, files + 1):
-        specs = []
-        for number in range(1, pages + 1):
-            content = text(72, 740, 16, f"File {file_number} section {number}: turbine log", True)
-            for line in range(18):
-                sentence = (
-                    f"File {file_number} page {number} line {line}: the crew measured blade "
-                    f"vibration of {(file_number * 31 + number * 7 + line) % 97} units."
-                )
-                content += text(72, 712 - line * 18, 10, sentence)
-            images = {}
-            if image_every and number % image_every == 0:
-                content += pdf_image("Chart", 72, 120, 300, 200)
-                values = (number % 5 + 1, file_number % 7 + 1, 6, 2)
-                images["Chart"] = chart_image(f"F{file_number} P{number}", values=values)
-            specs.append(PdfPageSpec(content, images))
-        path = target / f"file-{file_number:03d}.pdf"
-        path.write_bytes(build_pdf(specs))
-        paths.append(path)
-    return paths
+    return [
+        write_long_pdf(target / f"file-{n:03d}.pdf", pages, image_every, variant=n)
+        for n in range(1, files + 1)
+    ]
 
 
 def write_tiny_files(target: Path, count: int) -> list[Path]:
@@ -651,14 +633,10 @@ def compare(scaling: list[ScalingResult]) -> None:
 
 
 def machine() -> dict[str, Any]:
-    cpu = platform.processor() or "unknown"
-    with open("/proc/cpuinfo", encoding="utf-8") as handle:
-        for line in handle:
-            if line.startswith("model name"):
-                cpu = line.split(":", 1)[1].strip()
-                break
+    from mmrag.models.device import cpu_name
+
     return {
-        "cpu": cpu,
+        "cpu": cpu_name(),
         "cores": len(os.sched_getaffinity(0)),
         "python": platform.python_version(),
         "redis_server": subprocess.run(

@@ -379,22 +379,26 @@ def write_corpus(target: Path) -> GeneratedCorpus:
     )
 
 
-def write_long_pdf(path: Path, pages: int, image_every: int = 10) -> Path:
+def write_long_pdf(path: Path, pages: int, image_every: int = 10, variant: int = 0) -> Path:
     """Write a born-digital PDF of ``pages`` pages: numbered paragraphs on every page and
-    a chart on every ``image_every``-th page, for streaming tests and benchmarks."""
+    a chart on every ``image_every``-th page, for streaming tests and benchmarks. A
+    non-zero ``variant`` puts its number in the text and charts, so several files share
+    no text and no image (nor cached captions)."""
+    label = f"File {variant} " if variant else ""
     specs = []
     for number in range(1, pages + 1):
-        content = pdf_text(72, 740, 16, f"Section {number}: turbine log", bold=True)
+        content = pdf_text(72, 740, 16, f"{label}Section {number}: turbine log", bold=True)
         for line in range(18):
             sentence = (
-                f"Page {number} line {line}: the inspection crew measured blade "
-                f"vibration of {(number * 7 + line) % 97} units at station {line}."
+                f"{label}Page {number} line {line}: the inspection crew measured blade "
+                f"vibration of {(variant * 31 + number * 7 + line) % 97} units at station {line}."
             )
             content += pdf_text(72, 712 - line * 18, 10, sentence)
         images = {}
         if image_every and number % image_every == 0:
             content += pdf_image("Chart", 72, 120, 300, 200)
-            images["Chart"] = chart_image(f"P{number}", values=(number % 5 + 1, 4, 6, 2))
+            values = (number % 5 + 1, 4 + variant % 7, 6, 2)
+            images["Chart"] = chart_image(f"{label[5:]}P{number}", values=values)
         specs.append(PdfPageSpec(content, images))
     _prepare(path).write_bytes(build_pdf(specs))
     return path
