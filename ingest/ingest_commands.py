@@ -14,7 +14,7 @@ from rich.table import Table
 from ingest.app import app, console, errors, print_json, services, tenant
 from ingest.progress import RichObserver, wait_for_jobs
 from mmrag.documents import Submission
-from mmrag.errors import DocumentError, MmragError, StoreLockedError
+from mmrag.errors import MmragError, StoreLockedError
 from mmrag.pipeline import expand_paths
 from mmrag.services import Services, running_service
 
@@ -84,12 +84,7 @@ def _ingest_through_queue(
     where = f"mmrag serve (pid {holder['pid']}, {holder['url']})" if holder else "the workers"
     if not as_json:
         errors.print(f"[cyan]note[/cyan] submitting {len(files)} file(s) to {where}")
-    submitted = []
-    for path in files:
-        try:
-            submitted.append(built.documents.submit_file(scope, path, force=force))
-        except (DocumentError, OSError, UnicodeError) as exc:
-            submitted.append(Submission(str(path), None, None, f"{path}: {exc}"))
+    submitted = list(built.documents.submit_files(scope, files, force=force))
     if not wait:
         return submitted
     return wait_for_jobs(built, submitted, errors if sys.stderr.isatty() and not as_json else None)

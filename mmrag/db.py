@@ -112,8 +112,6 @@ def open_engine(url: str) -> Engine:
             engine = create_engine(url, pool_pre_ping=True, pool_size=5, max_overflow=5)
     except (ArgumentError, ImportError) as exc:
         raise ConfigError(f"catalog.url {_redacted(url)!r} is not usable: {exc}") from exc
-    # A forked worker process must not share its parent's connections.
-    os.register_at_fork(after_in_child=lambda: engine.dispose(close=False))
     try:
         metadata.create_all(engine)
         _add_missing_columns(engine)

@@ -5,14 +5,14 @@ delete one. The one place that decides whether a file needs indexing at all.
 from __future__ import annotations
 
 import re
-from collections.abc import Callable
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import BinaryIO
 
 from mmrag.blobs import BlobStore, original_key, upload_key
 from mmrag.catalog import Catalog
-from mmrag.errors import UnsupportedFileError
+from mmrag.errors import DocumentError, UnsupportedFileError
 from mmrag.jobs import IngestJob, JobBook, JobState
 from mmrag.parsing.filetypes import detect_file_type
 from mmrag.pipeline import content_hash, document_id_for
@@ -97,6 +97,17 @@ class DocumentService:
         return self._enqueue(
             str(path), tenant, document_id, str(source), path.name, key, digest, force, dispatch
         )
+
+    def submit_files(
+        self, tenant: str, paths: Iterable[Path], *, force: bool = False, dispatch: bool = True
+    ) -> Iterator[Submission]:
+        """`submit_file` for each path, one at a time; a file that cannot even be read
+        becomes a failed submission with its reason, and the rest go on."""
+        for path in paths:
+            try:
+                yield self.submit_file(tenant, path, force=force, dispatch=dispatch)
+            except (DocumentError, OSError, UnicodeError) as exc:
+                yield Submission(str(path), None, None, f"{path}: {exc}")
 
     def submit_upload(
         self, tenant: str, filename: str, stream: BinaryIO, *, max_bytes: int

@@ -189,17 +189,18 @@ class Ingestor:
     def _readable_copy(self, job: IngestJob, record: DocumentRecord) -> Path:
         """The file to parse: the original where this worker can read it unchanged (so an
         HTML or Markdown file's relative image links resolve), else the stored blob."""
-        blob = self._blobs.path(job.blob_key)
-        self._check_size(blob, job.filename)
-        if content_hash(blob) != job.content_hash:
-            raise JobCancelled(f"{job.filename}: superseded by a newer version")
         original = Path(record.path)
         try:
             readable = original.is_absolute() and original.is_file()
             if readable and content_hash(original) == job.content_hash:
+                self._check_size(original, job.filename)
                 return original
         except OSError:
-            pass  # unreadable here: the blob is the same bytes
+            pass  # unreadable here: the blob holds the same bytes
+        blob = self._blobs.path(job.blob_key)
+        self._check_size(blob, job.filename)
+        if content_hash(blob) != job.content_hash:
+            raise JobCancelled(f"{job.filename}: superseded by a newer version")
         return blob
 
     @staticmethod

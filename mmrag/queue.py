@@ -75,15 +75,18 @@ class JobQueue:
         tasks = list(self.huey.pending()) + list(self.huey.scheduled())
         return {str(task.args[0]) for task in tasks if task.name == TASK_NAME and task.args}
 
-    def recover(self, jobs: JobBook, *, owner_of_everything: bool = False) -> int:
+    def recover(
+        self, jobs: JobBook, *, owner_of_everything: bool = False, undelivered: bool = False
+    ) -> int:
         """Deliver again what was lost: jobs whose worker died (an expired lease, or
-        any running job when this process alone can run jobs), and queued jobs with no
-        message (a crash between recording a job and enqueuing it). The count."""
+        any running job when this process alone can run jobs), and with ``undelivered``
+        queued jobs with no message (a crash between recording a job and enqueuing it:
+        this reads every waiting message, so consumers do it when they start). The count."""
         requeued = jobs.requeue_expired(everything=owner_of_everything)
-        waiting = self.waiting_job_ids()
-        orphans = [
-            job_id for job_id in jobs.queued() if job_id not in waiting and job_id not in requeued
-        ]
+        orphans: list[str] = []
+        if undelivered:
+            waiting = self.waiting_job_ids() | set(requeued)
+            orphans = [job_id for job_id in jobs.queued() if job_id not in waiting]
         for job_id in dict.fromkeys(requeued + orphans):
             self.dispatch(job_id)
         if requeued or orphans:
@@ -146,7 +149,7 @@ class Consumer:
     def start(self, *, jobs: JobBook, owner_of_everything: bool = False) -> None:
         self._jobs = jobs
         self._runner.settle_abandoned(everything=owner_of_everything)
-        self._queue.recover(jobs, owner_of_everything=owner_of_everything)
+        self._queue.recover(jobs, owner_of_everything=owner_of_everything, undelivered=True)
         self._huey_consumer.start()
         self._sweeper.start()
 

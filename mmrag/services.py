@@ -21,7 +21,7 @@ from mmrag.blobs import BlobStore, LocalBlobStore
 from mmrag.catalog import Catalog
 from mmrag.documents import DocumentService, Submission
 from mmrag.enrich import ImageEnricher
-from mmrag.errors import ConfigError, DocumentError
+from mmrag.errors import ConfigError
 from mmrag.jobs import JobBook
 from mmrag.models.base import Answerer, Captioner, ImageEmbedder, TextEmbedder
 from mmrag.models.registry import answerers, captioners, image_embedders, text_embedders
@@ -180,11 +180,7 @@ class Services:
         if self.queue.embedded:  # this process holds the data directory: no one else runs jobs
             self.jobs.requeue_expired(everything=True)
         results = []
-        for path in paths:
-            try:
-                submission = self.documents.submit_file(tenant, path, force=force, dispatch=False)
-            except (DocumentError, OSError, UnicodeError) as exc:
-                submission = Submission(str(path), None, None, f"{path}: {exc}")
+        for submission in self.documents.submit_files(tenant, paths, force=force, dispatch=False):
             if submission.job is not None and not submission.job.state.terminal:
                 job = run_until_finished(runner, submission.job.job_id, observer)
                 record = self.catalog.get(tenant, submission.job.document_id)
