@@ -14,7 +14,8 @@ with ``raise ... from exc`` so the original stays attached.
     │   ├── CorruptFileError         damaged, truncated or not what it claims to be
     │   ├── EncryptedFileError       password-protected
     │   ├── EmptyDocumentError       zero bytes, zero pages, or no text and no images
-    │   └── ImageTooLargeError       pixel count over the limit (decompression bomb)
+    │   ├── ImageTooLargeError       pixel count over the limit (decompression bomb)
+    │   └── LimitExceededError       over a parsing limit (pages, size, depth, time, memory)
     ├── DocumentNotFoundError    no document (or image) with that id
     ├── InvalidRequestError      a question or search the library cannot take (empty, too long)
     │   └── TooLargeError            an upload over its size limit
@@ -90,6 +91,11 @@ class EmptyDocumentError(DocumentError):
 
 class ImageTooLargeError(DocumentError):
     """An image declares more pixels than allowed (decompression-bomb guard)."""
+
+
+class LimitExceededError(DocumentError):
+    """Parsing the file went past one of the ``parsing.*`` limits (pages, unpacked size,
+    entries, line length, nesting, wall-clock time, memory); the reason names the limit."""
 
 
 class DocumentNotFoundError(MmragError):

@@ -145,6 +145,12 @@ class ApiSettings(BaseModel):
     )
     max_upload_mb: float = Field(100.0, gt=0)
     max_question_chars: int = Field(2000, ge=1)
+    open_docs: bool = Field(
+        False, description="serve /docs and /openapi.json without a key when keys are set"
+    )
+    open_metrics: bool = Field(
+        False, description="serve /metrics without a key when keys are set"
+    )
 
     @model_validator(mode="after")
     def _unique_keys(self) -> ApiSettings:
@@ -175,6 +181,35 @@ class ParsingSettings(BaseModel):
     ocr_languages: str = Field("eng", description="tesseract language codes, e.g. eng+deu")
     min_page_chars: int = Field(
         16, ge=0, description="a PDF page with fewer text characters counts as scanned"
+    )
+    # Limits: every file is parsed inside them, so one hostile file fails alone.
+    isolate: bool = Field(
+        True,
+        description="parse each file in a child process held to parsing.timeout_s and "
+        "parsing.memory_mb (off: in the ingesting process, without those two limits)",
+    )
+    timeout_s: float = Field(
+        600.0,
+        gt=0,
+        description="wall-clock seconds parsing one file may take (time the parser waits "
+        "for the models to take its output is not counted)",
+    )
+    memory_mb: int = Field(
+        2048, ge=64, description="memory the parser process may take for one file (MiB)"
+    )
+    max_pages: int = Field(5000, ge=1, description="pages, slides or image frames per file")
+    max_unzipped_mb: float = Field(
+        512.0, gt=0, description="total uncompressed size of a DOCX or PPTX package (MiB)"
+    )
+    max_zip_entries: int = Field(10_000, ge=1, description="parts in a DOCX or PPTX package")
+    max_text_mb: float = Field(
+        64.0, gt=0, description="size of a text, Markdown or HTML file (MiB)"
+    )
+    max_line_chars: int = Field(
+        1_000_000, ge=1000, description="characters in one line of a text or Markdown file"
+    )
+    max_depth: int = Field(
+        256, ge=8, description="nesting depth of HTML elements and Markdown blocks"
     )
 
     @model_validator(mode="after")
@@ -208,6 +243,11 @@ class IngestSettings(BaseModel):
     max_file_mb: float = Field(512.0, gt=0)
     keep_originals: bool = Field(
         True, description="keep each ingested file in the blob store (originals/<id>/)"
+    )
+    follow_symlinks: bool = Field(
+        False,
+        description="follow links that point outside the folder given (links inside it are "
+        "always followed once; loops and dangling links are reported and skipped)",
     )
 
 
