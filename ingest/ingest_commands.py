@@ -15,7 +15,7 @@ from ingest.app import app, console, errors, print_json, services, tenant
 from ingest.progress import RichObserver, wait_for_jobs
 from mmrag.documents import Submission
 from mmrag.errors import MmragError, StoreLockedError
-from mmrag.pipeline import expand_paths
+from mmrag.files import find_files
 from mmrag.services import Services, running_service
 
 logger = logging.getLogger("mmrag.ingest")
@@ -34,17 +34,27 @@ def ingest(
 
     Runs the jobs in this process when it can hold the embedded store; otherwise (a
     running `mmrag serve`, or workers on a queue server) submits them and waits."""
-    files, missing = expand_paths(paths)
-    for pattern in missing:
-        errors.print(f"[red]not found[/red] {pattern}", highlight=False)
     scope = tenant()
     with services() as built:
+        found = find_files(paths, follow_symlinks=built.settings.ingest.follow_symlinks)
+        files, missing = found.files, found.missing
+        for pattern in missing:
+            errors.print(f"[red]not found[/red] {pattern}", highlight=False)
+        for skipped in found.skipped:
+            errors.print(
+                f"[yellow]skipped[/yellow] {skipped.path}: {skipped.reason}",
+                highlight=False,
+                soft_wrap=True,
+            )
         if _runs_jobs_here(built):
             results = _ingest_here(built, files, scope, force, as_json)
         else:
             results = _ingest_through_queue(built, files, scope, force, wait, as_json)
     if as_json:
-        print_json([_result_dict(r) for r in results])
+        print_json(
+            [_result_dict(r) for r in results]
+            + [{"path": s.path, "outcome": "skipped", "error": s.reason} for s in found.skipped]
+        )
     else:
         _summary(results)
     if missing or any(r.outcome == "failed" for r in results):

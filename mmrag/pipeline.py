@@ -9,10 +9,8 @@ and a changed file replaces its old points only once the new ones are in.
 
 from __future__ import annotations
 
-import hashlib
 import logging
-import uuid
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterator
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 
@@ -20,10 +18,11 @@ from mmrag.blobs import BlobStore
 from mmrag.catalog import Catalog
 from mmrag.enrich import ImageEnricher
 from mmrag.errors import DocumentError, EmptyDocumentError, JobCancelled
+from mmrag.files import content_hash
 from mmrag.jobs import IngestJob
 from mmrag.observe import IngestObserver, NullObserver
-from mmrag.parsing import parse_file
 from mmrag.parsing.chunking import Chunker
+from mmrag.parsing.sandbox import parse_untrusted
 from mmrag.pointing import PointBuilder, PointContext
 from mmrag.settings import Settings
 from mmrag.store import PointFilter, VectorStore
@@ -37,43 +36,6 @@ from mmrag.types import (
 )
 
 logger = logging.getLogger(__name__)
-
-_DOCUMENT_NAMESPACE = uuid.UUID("0d9a7c34-5f1e-4b2a-8c6d-3e7f9a1b2c4d")
-
-
-def content_hash(path: Path) -> str:
-    digest = hashlib.sha256()
-    with path.open("rb") as handle:
-        for block in iter(lambda: handle.read(1 << 20), b""):
-            digest.update(block)
-    return digest.hexdigest()
-
-
-def document_id_for(tenant: str, origin: str) -> str:
-    """One id per (tenant, origin): a file's absolute path, so a changed file keeps its id
-    and gets a new version; an upload's content hash, so equal names never collide."""
-    return uuid.uuid5(_DOCUMENT_NAMESPACE, f"{tenant}/{origin}").hex[:16]
-
-
-def expand_paths(inputs: Iterable[str | Path]) -> tuple[list[Path], list[str]]:
-    """Files, folders (recursive) and glob patterns to a sorted file list, plus inputs
-    that matched nothing."""
-    found: dict[Path, None] = {}
-    missing: list[str] = []
-    for item in inputs:
-        path = Path(item).expanduser()
-        if path.is_file():
-            found[path] = None
-        elif path.is_dir():
-            found.update((p, None) for p in sorted(path.rglob("*")) if p.is_file())
-        else:
-            anchor = Path(path.anchor) if path.is_absolute() else Path()
-            pattern = str(path.relative_to(anchor)) if path.is_absolute() else str(path)
-            matches = sorted(p for p in anchor.glob(pattern) if p.is_file())
-            if not matches:
-                missing.append(str(item))
-            found.update((p, None) for p in matches)
-    return [p for p in found if not p.name.startswith(".")], missing
 
 
 @dataclass
@@ -145,7 +107,7 @@ class Ingestor:
             raise JobCancelled(f"{job.filename}: the document was deleted")
         path = self._readable_copy(job, record)
         self._catalog.update(job.tenant, replace(record, status=DocumentStatus.PROCESSING))
-        parsed = parse_file(path, self._settings.parsing)
+        parsed = parse_untrusted(path, self._settings.parsing, name=job.filename)
         observer.file_started(job.filename, parsed.page_count)
         context = PointContext(
             tenant=job.tenant,

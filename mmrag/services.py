@@ -26,6 +26,7 @@ from mmrag.jobs import JobBook
 from mmrag.models.base import Answerer, Captioner, ImageEmbedder, TextEmbedder
 from mmrag.models.registry import answerers, captioners, image_embedders, text_embedders
 from mmrag.observe import IngestObserver
+from mmrag.parsing.sandbox import start_sandbox
 from mmrag.pipeline import Ingestor
 from mmrag.pointing import PointBuilder
 from mmrag.profiles import ResolvedProfile, resolve_profile
@@ -146,6 +147,7 @@ class Services:
 
     @cached_property
     def ingestor(self) -> Ingestor:
+        start_sandbox(self.settings.parsing)  # the parser server starts while models load
         captioner = self.captioner
         ocr_text = self.settings.captioner.ocr_text
         ocr_languages = self.settings.parsing.ocr_languages if ocr_text else None

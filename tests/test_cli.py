@@ -128,7 +128,10 @@ def _status(data_dir: Path) -> str | None:
     if not database.exists():
         return None
     with sqlite3.connect(database) as connection:
-        row = connection.execute("SELECT status FROM documents").fetchone()
+        try:
+            row = connection.execute("SELECT status FROM documents").fetchone()
+        except sqlite3.OperationalError:  # created, its tables not yet
+            return None
     return row[0] if row else None
 
 
@@ -195,3 +198,23 @@ def test_tenant_option_scopes_the_catalog(tmp_path: Path, corpus: GeneratedCorpu
     assert document_id in foreign.stderr
     bad = mmrag("--tenant", "no spaces!", "docs", "list", data_dir=data_dir, check=2)
     assert "--tenant" in bad.stderr and "Traceback" not in bad.stderr
+
+
+def test_links_out_of_the_folder_are_skipped_and_odd_names_indexed(tmp_path: Path) -> None:
+    folder = tmp_path / "docs"
+    folder.mkdir()
+    (tmp_path / "secret.txt").write_text("The vault code is 7431 and nobody may read it.")
+    (folder / "escape.txt").symlink_to(tmp_path / "secret.txt")
+    (folder / "loop").symlink_to(folder)
+    with open(os.fsencode(folder) + b"/caf\xe9.txt", "wb") as handle:
+        handle.write(b"The cafe opens at seven in the morning, every day of the week.")
+
+    result = mmrag("ingest", str(folder), "--json", data_dir=tmp_path / "data")
+    rows = {Path(row["path"]).name: row for row in json.loads(result.stdout)}
+
+    assert rows["caf\\xe9.txt"]["outcome"] == "indexed"
+    assert rows["escape.txt"]["outcome"] == "skipped"
+    assert "not followed" in rows["escape.txt"]["error"]
+    assert rows["loop"]["outcome"] == "skipped"
+    found = mmrag("search", "vault code", "--json", data_dir=tmp_path / "data")
+    assert "7431" not in found.stdout

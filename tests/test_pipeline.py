@@ -10,7 +10,8 @@ import pytest
 
 from mmrag.documents import Submission
 from mmrag.errors import StoreError
-from mmrag.pipeline import Ingestor, document_id_for, expand_paths
+from mmrag.files import document_id_for, find_files
+from mmrag.pipeline import Ingestor
 from mmrag.services import Services, build_services
 from mmrag.settings import Settings
 from mmrag.store import PointFilter, VectorStore
@@ -69,7 +70,7 @@ def services(settings: Settings):  # type: ignore[no-untyped-def]
 
 
 def good_files(corpus: GeneratedCorpus) -> list[Path]:
-    files, _ = expand_paths([corpus.root / "good"])
+    files = find_files([corpus.root / "good"]).files
     return files
 
 
@@ -303,11 +304,12 @@ def test_embedded_store_refuses_a_second_process_clearly(
         other.count()
 
 
-def test_expand_paths_takes_files_folders_and_globs(corpus: GeneratedCorpus) -> None:
+def test_find_files_takes_files_folders_and_globs(corpus: GeneratedCorpus) -> None:
     good = corpus.root / "good"
-    files, missing = expand_paths(
+    found = find_files(
         [good / "report.pdf", good, str(good / "*.png"), str(good / "nothing-*.pdf")]
     )
+    files, missing = found.files, found.missing
 
     assert files[0] == good / "report.pdf"
     assert len(files) == len(set(files)) == len(list(good.iterdir()))

@@ -69,7 +69,7 @@ def test_chart_only_answer_is_found_through_its_caption(
 
 
 def indexed_filter(services: Services, path: Path):  # type: ignore[no-untyped-def]
-    from mmrag.pipeline import document_id_for
+    from mmrag.files import document_id_for
     from mmrag.store import PointFilter
 
     return PointFilter(match={"document_id": document_id_for("default", path)})
