@@ -11,10 +11,13 @@ from __future__ import annotations
 import logging
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
+from functools import partial
 
 from fastapi import FastAPI
 
+from api import openapi
 from api.errors import install_error_handlers
+from api.limits import CloseUnreadBody, ValidURLMiddleware
 from api.metrics import Metrics
 from api.routes import documents, health, query
 from mmrag import __version__
@@ -53,12 +56,20 @@ def create_app(settings: Settings, services: Services | None = None) -> FastAPI:
         version=__version__,
         lifespan=lifespan,
         description="Multimodal RAG: search and ask over documents and images, with citations.",
+        # Served by api.openapi instead, behind a key when keys are set.
+        openapi_url=None,
+        docs_url=None,
+        redoc_url=None,
     )
+    app.openapi = partial(openapi.openapi_schema, app)  # type: ignore[method-assign]
     install_error_handlers(app)
+    app.add_middleware(ValidURLMiddleware)
     app.middleware("http")(metrics.middleware)
+    app.add_middleware(CloseUnreadBody)  # outermost: it sees every answer
     app.include_router(query.router)
     app.include_router(documents.router)
     app.include_router(health.router)
+    app.include_router(openapi.router)
     return app
 
 

@@ -2,7 +2,9 @@
 
 A bearer key maps to a tenant and a role (``api.keys``); without configured keys
 every caller acts as ``ingest.tenant`` with every right. Routes take the scope they
-need (`ReadScope`, `WriteScope`, `AdminScope`) and pass its tenant down.
+need (`ReadScope`, `WriteScope`, `AdminScope`) and pass its tenant down. The API's
+documentation takes any key (`DocsAccess`), metrics an admin key (`MetricsAccess`),
+unless ``api.open_docs`` / ``api.open_metrics`` open them.
 """
 
 from __future__ import annotations
@@ -16,6 +18,7 @@ from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 
 from api.metrics import Metrics
 from mmrag.services import Services
+from mmrag.settings import ApiSettings
 from mmrag.tenancy import Role, Scope
 
 _bearer = HTTPBearer(auto_error=False, description="an API key from api.keys")
@@ -59,8 +62,24 @@ def require(role: Role) -> Callable[..., Scope]:
     return dependency
 
 
+def require_unless(role: Role, opened: Callable[[ApiSettings], bool]) -> Callable[..., None]:
+    """A dependency refusing a caller below ``role``, unless a setting opens the route."""
+    check = require(role)
+
+    def dependency(
+        request: Request,
+        credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)],
+    ) -> None:
+        if not opened(request.app.state.services.settings.api):
+            check(request, credentials)
+
+    return dependency
+
+
 ServicesDep = Annotated[Services, Depends(get_services)]
 MetricsDep = Annotated[Metrics, Depends(get_metrics)]
 ReadScope = Annotated[Scope, Depends(require(Role.READ))]
 WriteScope = Annotated[Scope, Depends(require(Role.WRITE))]
 AdminScope = Annotated[Scope, Depends(require(Role.ADMIN))]
+DocsAccess = Depends(require_unless(Role.READ, lambda api: api.open_docs))
+MetricsAccess = Depends(require_unless(Role.ADMIN, lambda api: api.open_metrics))

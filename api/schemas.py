@@ -1,24 +1,133 @@
-"""Request and response bodies: pydantic at the HTTP edge, library dataclasses inside."""
+"""Request and response bodies: pydantic at the HTTP edge, library dataclasses inside.
+
+Every request is bounded here, so no request can make the service do unbounded work:
+lists, strings, integers (int64, as the store takes them) and, through
+`RequestBody`, the Unicode of every string (a JSON ``\\ud800`` escape decodes to a lone
+surrogate that no tokenizer, store or JSON encoder takes). Question and query length
+are a setting (``api.max_question_chars``), checked by the library; the body as a whole
+by `api.limits.MAX_JSON_BYTES`.
+"""
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Annotated, Any
 
-from pydantic import BaseModel, Field
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    ValidationError,
+    ValidatorFunctionWrapHandler,
+    WrapValidator,
+    model_validator,
+)
+from pydantic_core import PydanticCustomError
 
 from mmrag.jobs import IngestJob
-from mmrag.retrieval import SearchFilters
-from mmrag.types import Answer, Citation, DocumentRecord, Hit
+from mmrag.retrieval import CHANNELS, INT64_MAX, INT64_MIN, METADATA_KEY, SearchFilters
+from mmrag.types import Answer, Citation, DocumentRecord, ElementKind, Hit
+
+MAX_IDS = 1000  # document ids in one filter
+MAX_NAMES = 16  # kinds, file types, channels
+MAX_ID_CHARS = 256
+MAX_METADATA = 32
+MAX_METADATA_KEY_CHARS = 256
+MAX_METADATA_VALUE_CHARS = 1024
+
+Id = Annotated[str, Field(min_length=1, max_length=MAX_ID_CHARS)]
+Int64 = Annotated[int, Field(ge=INT64_MIN, le=INT64_MAX)]
+Page = Annotated[int, Field(ge=1, le=INT64_MAX)]
+KindName = Annotated[
+    str, Field(max_length=32, json_schema_extra={"enum": [k.value for k in ElementKind]})
+]
+ChannelName = Annotated[str, Field(max_length=32, json_schema_extra={"enum": list(CHANNELS)})]
+FileTypeName = Annotated[str, Field(min_length=1, max_length=32)]
+MetadataKey = Annotated[str, Field(max_length=MAX_METADATA_KEY_CHARS, pattern=METADATA_KEY.pattern)]
 
 
-class Filters(BaseModel):
-    document_ids: list[str] = Field(default_factory=list, description="only these documents")
-    kinds: list[str] = Field(default_factory=list, description="text, table, image, page")
-    file_types: list[str] = Field(default_factory=list, description="pdf, docx, pptx, ...")
-    page_from: int | None = Field(None, ge=1)
-    page_to: int | None = Field(None, ge=1)
-    metadata: dict[str, str | int | bool] = Field(
-        default_factory=dict, description="exact payload values"
+def _metadata_value(value: Any, handler: ValidatorFunctionWrapHandler) -> Any:
+    """One message for the three kinds a value may be (pydantic gives one per kind)."""
+    try:
+        return handler(value)
+    except ValidationError as exc:
+        raise PydanticCustomError(
+            "metadata_value",
+            "a metadata value is a string of at most {chars} characters, a 64-bit integer "
+            "or a boolean",
+            {"chars": MAX_METADATA_VALUE_CHARS},
+        ) from exc
+
+
+MetadataValue = Annotated[
+    Int64 | bool | Annotated[str, Field(max_length=MAX_METADATA_VALUE_CHARS)],
+    WrapValidator(_metadata_value),
+]
+
+
+def unicode_problem(value: Any) -> str | None:
+    """Where decoded JSON holds a string that is not valid Unicode (a lone surrogate),
+    or None. Iterative: as deep as the JSON parser went, never a RecursionError."""
+    stack: list[tuple[str, Any]] = [("", value)]
+    while stack:
+        where, item = stack.pop()
+        if isinstance(item, str) and not _valid_unicode(item):
+            return where or "the body"
+        if isinstance(item, dict):
+            for key, child in item.items():
+                if isinstance(key, str) and not _valid_unicode(key):
+                    return f"a key of {where or 'the body'}"
+                stack.append((f"{where}.{key}" if where else str(key), child))
+        elif isinstance(item, list):
+            stack.extend((f"{where}[{index}]", child) for index, child in enumerate(item))
+    return None
+
+
+def _valid_unicode(text: str) -> bool:
+    try:
+        text.encode("utf-8")  # refuses exactly the lone surrogates
+    except UnicodeEncodeError:
+        return False
+    return True
+
+
+class StrictModel(BaseModel):
+    """Strictly typed, as the schema says: ``"stream": 0`` is no boolean, ``"10"`` no
+    integer."""
+
+    model_config = ConfigDict(strict=True)
+
+
+class RequestBody(StrictModel):
+    """A JSON request body: refused (400) when any string in it is not valid Unicode."""
+
+    @model_validator(mode="before")
+    @classmethod
+    def _valid_unicode(cls, data: Any) -> Any:
+        where = unicode_problem(data)
+        if where is not None:
+            raise PydanticCustomError(
+                "invalid_unicode", "invalid Unicode (a lone surrogate) in {where}", {"where": where}
+            )
+        return data
+
+
+class Filters(StrictModel):
+    document_ids: list[Id] = Field(
+        default_factory=list, max_length=MAX_IDS, description="only these documents"
+    )
+    kinds: list[KindName] = Field(
+        default_factory=list, max_length=MAX_NAMES, description="text, table, image, page"
+    )
+    file_types: list[FileTypeName] = Field(
+        default_factory=list, max_length=MAX_NAMES, description="pdf, docx, pptx, ..."
+    )
+    page_from: Page | None = None
+    page_to: Page | None = None
+    metadata: dict[MetadataKey, MetadataValue] = Field(
+        default_factory=dict,
+        max_length=MAX_METADATA,
+        description="exact payload values, by field name",
+        json_schema_extra={"additionalProperties": False},  # names match the pattern
     )
 
     def to_library(self) -> SearchFilters:
@@ -32,15 +141,17 @@ class Filters(BaseModel):
         )
 
 
-class SearchRequest(BaseModel):
-    query: str = Field(description="what to look for")
+class SearchRequest(RequestBody):
+    query: str = Field(min_length=1, description="what to look for (api.max_question_chars)")
     limit: int = Field(10, ge=1, le=100)
     filters: Filters = Field(default_factory=Filters)
-    channels: list[str] | None = Field(None, description="text, sparse, caption, image")
+    channels: list[ChannelName] | None = Field(
+        None, max_length=MAX_NAMES, description="text, sparse, caption, image"
+    )
 
 
-class AskRequest(BaseModel):
-    question: str
+class AskRequest(RequestBody):
+    question: str = Field(min_length=1, description="at most api.max_question_chars characters")
     filters: Filters = Field(default_factory=Filters)
     stream: bool = Field(False, description="Server-Sent Events: retrieval, token, citation, done")
 
@@ -186,3 +297,53 @@ class ErrorBody(BaseModel):
 
 class ErrorResponse(BaseModel):
     error: ErrorBody
+
+
+class Readiness(BaseModel):
+    status: str = Field(description="ready, or not ready")
+    checks: dict[str, str] = Field(description="each part: ok, or what is wrong")
+
+
+# Server-Sent Events: each frame is ``event: <name>`` and ``data: <one of these, as JSON>``.
+
+
+class RetrievalEvent(BaseModel):
+    hits: list[HitOut]
+
+
+class TokenEvent(BaseModel):
+    text: str
+
+
+class DoneEvent(BaseModel):
+    answer: str
+    abstained: bool
+    timings: dict[str, float]
+
+
+class StreamError(BaseModel):
+    type: str
+    message: str
+    status: int = Field(description="the status the request would have had, had it not streamed")
+
+
+class ErrorEvent(BaseModel):
+    error: StreamError
+
+
+class DeletedEvent(BaseModel):
+    id: str
+
+
+ASK_EVENTS: dict[str, type[BaseModel]] = {
+    "retrieval": RetrievalEvent,
+    "token": TokenEvent,
+    "citation": CitationOut,
+    "done": DoneEvent,
+    "error": ErrorEvent,
+}
+DOCUMENT_EVENTS: dict[str, type[BaseModel]] = {
+    "progress": JobOut,
+    "document": DocumentOut,
+    "deleted": DeletedEvent,
+}

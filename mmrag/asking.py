@@ -4,11 +4,15 @@ look at the top text and images, and map its [n] markers to citations.
 `Asker.events` yields, in order: one ``retrieval`` event (the hits), ``token`` events
 (the answer as it is written), one ``citation`` event per cited source, and a final
 ``done`` event carrying the whole `Answer` with timings.
+
+A marker becomes a citation only when the answerer wrote it for a claim the source
+supports (`mmrag.citations`): source text reaches the answerer neutralised, and the
+answer is vetted as it streams; a dropped marker leaves the answer text as well.
 """
 
 from __future__ import annotations
 
-import re
+import logging
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -17,13 +21,15 @@ from typing import Any
 from PIL import Image
 
 from mmrag.blobs import BlobStore
+from mmrag.citations import CitationCheck
 from mmrag.errors import DocumentNotFoundError
 from mmrag.models.base import Answerer, Source
 from mmrag.retrieval import Retriever, SearchFilters, checked_text
 from mmrag.settings import AnswererSettings
 from mmrag.types import Answer, Citation, Hit
 
-MARKER = re.compile(r"\[(\d{1,3})\]")
+logger = logging.getLogger(__name__)
+
 DENSE_CHANNELS = ("text", "caption")
 
 
@@ -44,26 +50,42 @@ def support(hits: list[Hit]) -> float | None:
     return max(scores) if scores else None
 
 
-def cite(text: str, sources: list[Source]) -> tuple[Citation, ...]:
-    """Citations for the valid [n] markers in the answer, in order of first mention."""
+def cite(numbers: list[int], sources: list[Source]) -> tuple[Citation, ...]:
+    """Citations for the given source numbers, in order; numbers not shown are skipped."""
     by_number = {source.number: source.hit for source in sources}
-    seen: dict[int, Citation] = {}
-    for match in MARKER.finditer(text):
-        number = int(match.group(1))
+    citations = []
+    for number in dict.fromkeys(numbers):
         hit = by_number.get(number)
-        if hit is not None and number not in seen:
-            seen[number] = Citation(
-                marker=number,
-                document_id=hit.document_id,
-                source=hit.source,
-                page=hit.page,
-                kind=hit.kind,
-                text=(hit.caption or hit.text) if hit.is_image else hit.text,
-                bbox=hit.bbox,
-                image_id=hit.image_id,
-                image_path=hit.image_path,
+        if hit is not None:
+            citations.append(
+                Citation(
+                    marker=number,
+                    document_id=hit.document_id,
+                    source=hit.source,
+                    page=hit.page,
+                    kind=hit.kind,
+                    text=(hit.caption or hit.text) if hit.is_image else hit.text,
+                    bbox=hit.bbox,
+                    image_id=hit.image_id,
+                    image_path=hit.image_path,
+                )
             )
-    return tuple(seen.values())
+    return tuple(citations)
+
+
+def answer_events(answerer: Answerer, question: str, sources: list[Source]) -> Iterator[AskEvent]:
+    """The answerer's answer as ``token`` events, its [n] markers vetted on the way
+    (`CitationCheck`), then one ``citation`` event per source it kept."""
+    check = CitationCheck(sources, question)
+    for piece in answerer.stream(question, sources):
+        if shown := check.feed(piece):
+            yield AskEvent("token", shown)
+    if rest := check.close():
+        yield AskEvent("token", rest)
+    if check.dropped:
+        logger.info("dropped unsupported citation markers: %s", sorted(set(check.dropped)))
+    for citation in cite(check.cited, sources):
+        yield AskEvent("citation", citation)
 
 
 class Asker:
@@ -99,19 +121,21 @@ class Asker:
         retrieved = time.perf_counter()
         yield AskEvent("retrieval", hits)
         best = support(hits)
+        pieces: list[str] = []
+        citations: list[Citation] = []
         if not hits or (best is not None and best < self._settings.min_support):
-            text, sources = self._settings.abstain_message, []
-            yield AskEvent("token", text)
+            sources: list[Source] = []
+            events = iter([AskEvent("token", self._settings.abstain_message)])
         else:
             sources = self._sources(hits)
-            pieces = []
-            for piece in self._answerer.stream(question, sources):
-                pieces.append(piece)
-                yield AskEvent("token", piece)
-            text = "".join(pieces).strip()
-        citations = cite(text, sources)
-        for citation in citations:
-            yield AskEvent("citation", citation)
+            events = answer_events(self._answerer, question, sources)
+        for event in events:
+            if event.kind == "token":
+                pieces.append(event.data)
+            else:
+                citations.append(event.data)
+            yield event
+        text = "".join(pieces).strip()
         finished = time.perf_counter()
         timings = {
             "retrieval_s": retrieved - started,
@@ -123,7 +147,7 @@ class Asker:
             Answer(
                 question=question,
                 text=text,
-                citations=citations,
+                citations=tuple(citations),
                 sources=tuple(s.hit for s in sources),
                 abstained=not sources,
                 timings=timings,

@@ -13,9 +13,9 @@ from typing import BinaryIO
 from mmrag.blobs import BlobStore, original_key, upload_key
 from mmrag.catalog import Catalog
 from mmrag.errors import DocumentError, UnsupportedFileError
+from mmrag.files import content_hash, document_id_for, printable
 from mmrag.jobs import IngestJob, JobBook, JobState
 from mmrag.parsing.filetypes import detect_file_type
-from mmrag.pipeline import content_hash, document_id_for
 from mmrag.queue import JobQueue
 from mmrag.store import PointFilter, VectorStore
 from mmrag.types import DocumentRecord, DocumentStatus
@@ -89,13 +89,22 @@ class DocumentService:
         source = path.resolve()
         digest = content_hash(source)
         document_id = document_id_for(tenant, str(source))
-        unchanged = self._unchanged(str(path), tenant, document_id, digest, force)
+        given = printable(path)
+        unchanged = self._unchanged(given, tenant, document_id, digest, force)
         if unchanged is not None:
             return unchanged
-        key = original_key(document_id, safe_filename(path.name))
+        key = original_key(document_id, safe_filename(printable(path.name)))
         self._blobs.copy_in(key, source)
         return self._enqueue(
-            str(path), tenant, document_id, str(source), path.name, key, digest, force, dispatch
+            given,
+            tenant,
+            document_id,
+            printable(source),
+            printable(path.name),
+            key,
+            digest,
+            force,
+            dispatch,
         )
 
     def submit_files(
@@ -106,21 +115,35 @@ class DocumentService:
         for path in paths:
             try:
                 yield self.submit_file(tenant, path, force=force, dispatch=dispatch)
-            except (DocumentError, OSError, UnicodeError) as exc:
-                yield Submission(str(path), None, None, f"{path}: {exc}")
+            except (DocumentError, OSError) as exc:
+                reason = exc.reason if isinstance(exc, DocumentError) else exc.strerror or exc
+                yield Submission(printable(path), None, None, f"{printable(path)}: {reason}")
 
     def submit_upload(
         self, tenant: str, filename: str, stream: BinaryIO, *, max_bytes: int
     ) -> Submission:
-        """An uploaded file, identified by its content: the same bytes again are
-        unchanged; equal names never collide. Checked for a supported type first."""
-        name = safe_filename(filename)
-        incoming = upload_key(tenant, name)
+        """An uploaded file read from ``stream``, refused past ``max_bytes``
+        (`TooLargeError`, nothing kept): stored in the upload area, then `submit_received`."""
+        key = upload_key(tenant, safe_filename(filename))
         try:
-            self._blobs.write(incoming, stream, max_bytes=max_bytes)
-            path = self._blobs.path(incoming)
+            self._blobs.write(key, stream, max_bytes=max_bytes)
+        except BaseException:
+            self._blobs.delete(key.rsplit("/", 1)[0] + "/")
+            raise
+        return self.submit_received(tenant, filename, key)
+
+    def submit_received(self, tenant: str, filename: str, key: str) -> Submission:
+        """An upload already received under ``key`` (an `upload_key`: a folder of its own),
+        identified by its content: the same bytes again are unchanged; equal names never
+        collide. Its type is checked first, cheaply (no package is opened: parsing is the
+        worker's job). The upload is used up: moved to the document's original, or deleted."""
+        if not key.startswith("uploads/") or key.count("/") != 3:
+            raise ValueError(f"not an upload key: {key!r}")
+        name = safe_filename(filename)
+        try:
+            path = self._blobs.path(key)
             try:
-                detect_file_type(path)
+                detect_file_type(path, inspect_packages=False)
             except UnsupportedFileError as exc:
                 raise UnsupportedFileError(filename, exc.reason) from exc
             digest = content_hash(path)
@@ -128,12 +151,12 @@ class DocumentService:
             unchanged = self._unchanged(filename, tenant, document_id, digest, force=False)
             if unchanged is not None:
                 return unchanged
-            key = original_key(document_id, name)
-            self._blobs.copy_in(key, path)
+            stored = original_key(document_id, name)
+            self._blobs.move(key, stored)
         finally:
-            self._blobs.delete(incoming.rsplit("/", 1)[0] + "/")
+            self._blobs.delete(key.rsplit("/", 1)[0] + "/")
         return self._enqueue(
-            filename, tenant, document_id, f"upload:{name}", name, key, digest, False, True
+            filename, tenant, document_id, f"upload:{name}", name, stored, digest, False, True
         )
 
     def _unchanged(

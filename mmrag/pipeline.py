@@ -1,10 +1,11 @@
 """Ingest: files -> parse -> chunk / enrich -> embed -> upsert, as a batched stream.
 
-Memory is bounded by the batch size plus one page. Every point id is deterministic
-(tenant, document, content hash, element index) and every point carries the id of
-the run that wrote it; a run ends by deleting the document's points from other runs.
-So a retried, interrupted (even ``kill -9``) or repeated ingest never duplicates,
-and a changed file replaces its old points only once the new ones are in.
+Memory is bounded by the batch size (and `BATCH_PIXELS` of images) plus one page.
+Every point id is deterministic (tenant, document, content hash, element index) and
+every point carries the id of the run that wrote it; a run ends by deleting the
+document's points from other runs. So a retried, interrupted (even ``kill -9``) or
+repeated ingest never duplicates, and a changed file replaces its old points only
+once the new ones are in.
 """
 
 from __future__ import annotations
@@ -37,6 +38,10 @@ from mmrag.types import (
 
 logger = logging.getLogger(__name__)
 
+# Images held for one batch, in pixels: with parsing.max_image_pixels per image, this
+# bounds the memory a batch of large images takes (about 3 bytes a pixel).
+BATCH_PIXELS = 64_000_000
+
 
 @dataclass
 class _Batch:
@@ -45,6 +50,10 @@ class _Batch:
 
     def __len__(self) -> int:
         return len(self.chunks) + len(self.images)
+
+    @property
+    def pixels(self) -> int:
+        return sum(element.image.width * element.image.height for element in self.images)
 
     def take(self, size: int) -> _Batch:
         """Remove and return up to ``size`` items, chunks first."""
@@ -249,6 +258,8 @@ class Ingestor:
                 pending.images.append(element)
             while len(pending) >= size:
                 self._flush(pending.take(size), context, tally, observer)
+            if pending.pixels >= BATCH_PIXELS:  # a few large images make a batch
+                self._flush(pending.take(len(pending)), context, tally, observer)
         pending.chunks.extend(self._chunker.chunk(page_texts))
         while len(pending):
             self._flush(pending.take(size), context, tally, observer)

@@ -15,6 +15,7 @@ image-only corpora simply leave some channels empty.
 
 from __future__ import annotations
 
+import re
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass, field
@@ -39,6 +40,10 @@ from mmrag.store import (
 from mmrag.types import ElementKind, Hit
 
 CHANNELS = ("text", "sparse", "caption", "image")
+INT64_MIN, INT64_MAX = -(2**63), 2**63 - 1
+# A payload field a metadata filter may name: a plain name (the store reads dots,
+# brackets and the like as a path into the payload, and refuses a malformed one).
+METADATA_KEY = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
 # Payload fields a metadata filter may not name: scope, identity and bookkeeping.
 RESERVED_FIELDS = frozenset(
     {"tenant", "document_id", "run_id", "content_hash", "version", "kind", "file_type", "page"}
@@ -65,6 +70,15 @@ class SearchFilters:
             raise InvalidRequestError(
                 f"metadata filters cannot set {sorted(reserved)}; use the dedicated filters"
             )
+        odd = [key for key in self.metadata if not METADATA_KEY.fullmatch(key)]
+        if odd:
+            raise InvalidRequestError(
+                f"metadata filters name payload fields (letters, digits, _): not {odd[0]!r}"
+            )
+        numbers = [v for v in self.metadata.values() if type(v) is int]
+        numbers += [p for p in (self.page_from, self.page_to) if p is not None]
+        if any(not INT64_MIN <= number <= INT64_MAX for number in numbers):
+            raise InvalidRequestError("filter integers must fit in 64 bits (the store's)")
         match: dict[str, Any] = dict(self.metadata)
         if self.document_ids:
             match["document_id"] = list(self.document_ids)
@@ -117,10 +131,17 @@ def _narrow(where: PointFilter, kinds: list[str]) -> PointFilter:
 
 
 def checked_text(text: str, max_chars: int, what: str = "query") -> str:
-    """The text stripped; empty or over-long text is refused with a clear message."""
+    """The text stripped; empty, over-long or invalid (a lone surrogate, which no
+    tokenizer takes) text is refused with a clear message."""
     text = text.strip()
     if not text:
         raise InvalidRequestError(f"the {what} is empty")
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError as exc:
+        raise InvalidRequestError(
+            f"the {what} is not valid Unicode (a lone surrogate at character {exc.start})"
+        ) from exc
     if len(text) > max_chars:
         raise InvalidRequestError(
             f"the {what} has {len(text)} characters; the limit is {max_chars} "

@@ -148,9 +148,7 @@ class ApiSettings(BaseModel):
     open_docs: bool = Field(
         False, description="serve /docs and /openapi.json without a key when keys are set"
     )
-    open_metrics: bool = Field(
-        False, description="serve /metrics without a key when keys are set"
-    )
+    open_metrics: bool = Field(False, description="serve /metrics without a key when keys are set")
 
     @model_validator(mode="after")
     def _unique_keys(self) -> ApiSettings:

@@ -19,7 +19,7 @@ class Role(enum.StrEnum):
 
     READ = "read"  # search, ask, view documents, images and jobs
     WRITE = "write"  # also upload and delete documents
-    ADMIN = "admin"  # also metrics and the API's own documentation
+    ADMIN = "admin"  # also metrics (every tenant's figures)
 
     def allows(self, needed: Role) -> bool:
         order = list(Role)

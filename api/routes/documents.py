@@ -8,58 +8,84 @@ import time
 from collections.abc import Iterator
 from typing import Annotated
 
-from fastapi import APIRouter, File, Query, UploadFile, status
-from fastapi.responses import FileResponse
+from fastapi import APIRouter, Path, Query, Request, status
+from fastapi.responses import FileResponse, StreamingResponse
 from fastapi.sse import EventSourceResponse
+from starlette.concurrency import run_in_threadpool
 
 from api.deps import ReadScope, ServicesDep, WriteScope
-from api.schemas import DocumentList, DocumentOut, JobOut, Uploaded, UploadResponse
+from api.limits import BoundedBodyRoute
+from api.openapi import error_responses, event_stream
+from api.schemas import (
+    DOCUMENT_EVENTS,
+    INT64_MAX,
+    MAX_ID_CHARS,
+    DeletedEvent,
+    DocumentList,
+    DocumentOut,
+    JobOut,
+    Uploaded,
+    UploadResponse,
+)
 from api.sse import frame
-from mmrag.errors import DocumentNotFoundError, InvalidRequestError
+from api.uploads import REQUEST_BODY, ReceivedFile, receive_files
+from mmrag.errors import DocumentNotFoundError
 from mmrag.services import Services
 from mmrag.store import PointFilter
 
-router = APIRouter(prefix="/v1", tags=["documents"])
+router = APIRouter(prefix="/v1", tags=["documents"], route_class=BoundedBodyRoute)
 IMAGE_ID = re.compile(r"^[0-9a-f]{64}$")
 PROGRESS_POLL_S = 0.5
 PROGRESS_MAX_S = 6 * 3600  # one stream never outlives this; clients reconnect
+DocumentId = Annotated[str, Path(max_length=MAX_ID_CHARS)]
+JobId = Annotated[str, Path(max_length=MAX_ID_CHARS)]
+ImageId = Annotated[str, Path(max_length=MAX_ID_CHARS)]
 
 
-@router.post("/documents", status_code=status.HTTP_202_ACCEPTED, response_model=UploadResponse)
-def upload(
-    files: Annotated[list[UploadFile], File(description="one or more documents")],
-    services: ServicesDep,
-    scope: WriteScope,
-) -> UploadResponse:
-    """Accept files for ingestion; follow ``GET /v1/documents/{id}/events`` or poll
-    ``GET /v1/documents/{id}``."""
-    if not files:
-        raise InvalidRequestError("no files in the upload")
-    max_bytes = int(services.settings.api.max_upload_mb * 2**20)
+@router.post(
+    "/documents",
+    status_code=status.HTTP_202_ACCEPTED,
+    response_model=UploadResponse,
+    openapi_extra=REQUEST_BODY,
+    responses=error_responses(400, 401, 403, 413, 415, 422, 503),
+)
+async def upload(request: Request, services: ServicesDep, scope: WriteScope) -> UploadResponse:
+    """Accept files (multipart/form-data, as ``files``) for ingestion; follow
+    ``GET /v1/documents/{id}/events`` or poll ``GET /v1/documents/{id}``. The key is
+    checked before the body is read; each file is streamed to storage and refused (413)
+    as soon as it passes ``api.max_upload_mb``."""
+    max_file_bytes = int(services.settings.api.max_upload_mb * 2**20)
+    async with receive_files(
+        request, blobs=services.blobs, tenant=scope.tenant, max_file_bytes=max_file_bytes
+    ) as received:
+        accepted = await run_in_threadpool(_submit, services, scope.tenant, received)
+    return UploadResponse(documents=accepted)
+
+
+def _submit(services: Services, tenant: str, received: list[ReceivedFile]) -> list[Uploaded]:
     accepted = []
-    for upload_file in files:
-        name = upload_file.filename or "upload"
-        submission = services.documents.submit_upload(
-            scope.tenant, name, upload_file.file, max_bytes=max_bytes
+    for upload_file in received:
+        submission = services.documents.submit_received(
+            tenant, upload_file.filename, upload_file.key
         )
         assert submission.record is not None  # an upload is recorded or raises
         accepted.append(
             Uploaded(
                 id=submission.record.document_id,
-                filename=name,
+                filename=upload_file.filename,
                 status=submission.record.status.value,
                 job_id=submission.job.job_id if submission.job else None,
             )
         )
-    return UploadResponse(documents=accepted)
+    return accepted
 
 
-@router.get("/documents", response_model=DocumentList)
+@router.get("/documents", response_model=DocumentList, responses=error_responses(400, 401, 403))
 def list_documents(
     services: ServicesDep,
     scope: ReadScope,
     limit: Annotated[int, Query(ge=1, le=1000)] = 100,
-    offset: Annotated[int, Query(ge=0)] = 0,
+    offset: Annotated[int, Query(ge=0, le=INT64_MAX)] = 0,
 ) -> DocumentList:
     records = services.catalog.list(scope.tenant, limit=limit, offset=offset)
     return DocumentList(
@@ -68,13 +94,23 @@ def list_documents(
     )
 
 
-@router.get("/documents/{document_id}", response_model=DocumentOut)
-def get_document(document_id: str, services: ServicesDep, scope: ReadScope) -> DocumentOut:
+@router.get(
+    "/documents/{document_id}",
+    response_model=DocumentOut,
+    responses=error_responses(400, 401, 403, 404),
+)
+def get_document(document_id: DocumentId, services: ServicesDep, scope: ReadScope) -> DocumentOut:
     return DocumentOut.of(services.catalog.require(scope.tenant, document_id))
 
 
-@router.delete("/documents/{document_id}", response_model=DocumentOut)
-def delete_document(document_id: str, services: ServicesDep, scope: WriteScope) -> DocumentOut:
+@router.delete(
+    "/documents/{document_id}",
+    response_model=DocumentOut,
+    responses=error_responses(400, 401, 403, 404, 503),
+)
+def delete_document(
+    document_id: DocumentId, services: ServicesDep, scope: WriteScope
+) -> DocumentOut:
     """Cancel the document's ingest job, remove its points, images, original and record."""
     return DocumentOut.of(services.documents.delete(scope.tenant, document_id))
 
@@ -82,10 +118,14 @@ def delete_document(document_id: str, services: ServicesDep, scope: WriteScope) 
 @router.get(
     "/documents/{document_id}/events",
     response_model=None,
-    responses={200: {"content": {"text/event-stream": {}}}},
+    response_class=StreamingResponse,  # EventSourceResponse would have FastAPI iterate it
+    responses={
+        200: {"content": event_stream(DOCUMENT_EVENTS)},
+        **error_responses(400, 401, 403, 404),
+    },
 )
 def document_events(
-    document_id: str, services: ServicesDep, scope: ReadScope
+    document_id: DocumentId, services: ServicesDep, scope: ReadScope
 ) -> EventSourceResponse:
     """Ingest progress as Server-Sent Events: ``progress`` (the job: stage, pages,
     chunks, images) whenever it changes, then ``document`` (the final record)."""
@@ -106,13 +146,13 @@ def _progress(services: Services, tenant: str, document_id: str) -> Iterator[byt
         time.sleep(PROGRESS_POLL_S)
     record = services.catalog.get(tenant, document_id)
     if record is None:
-        yield frame("deleted", {"id": document_id})
+        yield frame("deleted", DeletedEvent(id=document_id).model_dump())
     else:
         yield frame("document", DocumentOut.of(record).model_dump())
 
 
-@router.get("/jobs/{job_id}", response_model=JobOut)
-def get_job(job_id: str, services: ServicesDep, scope: ReadScope) -> JobOut:
+@router.get("/jobs/{job_id}", response_model=JobOut, responses=error_responses(400, 401, 403, 404))
+def get_job(job_id: JobId, services: ServicesDep, scope: ReadScope) -> JobOut:
     """An ingest job: state, attempts, progress, error."""
     job = services.jobs.get(job_id, tenant=scope.tenant)
     if job is None:
@@ -123,9 +163,12 @@ def get_job(job_id: str, services: ServicesDep, scope: ReadScope) -> JobOut:
 @router.get(
     "/images/{image_id}",
     response_class=FileResponse,
-    responses={200: {"content": {"image/png": {}}}},
+    responses={
+        200: {"content": {"image/png": {"schema": {"type": "string", "format": "binary"}}}},
+        **error_responses(400, 401, 403, 404),
+    },
 )
-def get_image(image_id: str, services: ServicesDep, scope: ReadScope) -> FileResponse:
+def get_image(image_id: ImageId, services: ServicesDep, scope: ReadScope) -> FileResponse:
     """The stored image or page render a hit or citation refers to."""
     if not IMAGE_ID.match(image_id):
         raise DocumentNotFoundError(image_id)

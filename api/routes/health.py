@@ -1,12 +1,15 @@
-"""Liveness and readiness (no authentication), Prometheus metrics (an admin key)."""
+"""Liveness and readiness (no authentication), Prometheus metrics (an admin key, unless
+``api.open_metrics``)."""
 
 from __future__ import annotations
 
 from fastapi import APIRouter, Response
-from fastapi.responses import JSONResponse
+from fastapi.responses import JSONResponse, PlainTextResponse
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
-from api.deps import AdminScope, MetricsDep, ServicesDep
+from api.deps import MetricsAccess, MetricsDep, ServicesDep
+from api.openapi import error_responses
+from api.schemas import Readiness
 from mmrag.errors import MmragError
 
 router = APIRouter(tags=["health"])
@@ -18,7 +21,11 @@ def healthz() -> dict[str, str]:
     return {"status": "ok"}
 
 
-@router.get("/readyz")
+@router.get(
+    "/readyz",
+    response_model=Readiness,
+    responses={503: {"model": Readiness, "description": "a part is not ready (see checks)"}},
+)
 def readyz(services: ServicesDep) -> JSONResponse:
     """The store answers and the models are loaded."""
     checks: dict[str, str] = {}
@@ -30,13 +37,19 @@ def readyz(services: ServicesDep) -> JSONResponse:
     loaded = all(services.is_loaded(part) for part in ("text_embedder", "answerer"))
     checks["models"] = "ok" if loaded else "loading"
     ready = all(value == "ok" for value in checks.values())
-    return JSONResponse(
-        {"status": "ready" if ready else "not ready", "checks": checks},
-        status_code=200 if ready else 503,
-    )
+    body = Readiness(status="ready" if ready else "not ready", checks=checks)
+    return JSONResponse(body.model_dump(), status_code=200 if ready else 503)
 
 
-@router.get("/metrics")
-def metrics(registry: MetricsDep, scope: AdminScope) -> Response:
+@router.get(
+    "/metrics",
+    response_class=PlainTextResponse,
+    dependencies=[MetricsAccess],
+    responses={
+        200: {"content": {"text/plain": {"schema": {"type": "string"}}}},
+        **error_responses(401, 403),
+    },
+)
+def metrics(registry: MetricsDep) -> Response:
     """Prometheus metrics (every tenant's figures: an admin key when keys are set)."""
     return Response(generate_latest(registry.registry), media_type=CONTENT_TYPE_LATEST)

@@ -8,19 +8,39 @@ from typing import Any
 
 from fastapi import APIRouter
 from fastapi.sse import EventSourceResponse
+from pydantic import BaseModel
 
 from api.deps import ReadScope, ServicesDep
 from api.errors import status_of
-from api.schemas import AskRequest, AskResponse, CitationOut, HitOut, SearchRequest, SearchResponse
+from api.limits import BoundedBodyRoute
+from api.openapi import error_responses, event_stream
+from api.schemas import (
+    ASK_EVENTS,
+    AskRequest,
+    AskResponse,
+    CitationOut,
+    DoneEvent,
+    ErrorEvent,
+    HitOut,
+    RetrievalEvent,
+    SearchRequest,
+    SearchResponse,
+    StreamError,
+    TokenEvent,
+)
 from api.sse import frame
 from mmrag.asking import AskEvent
 from mmrag.errors import MmragError
 
-router = APIRouter(prefix="/v1", tags=["query"])
+router = APIRouter(prefix="/v1", tags=["query"], route_class=BoundedBodyRoute)
 logger = logging.getLogger("mmrag.api")
 
 
-@router.post("/search", response_model=SearchResponse)
+@router.post(
+    "/search",
+    response_model=SearchResponse,
+    responses=error_responses(400, 401, 403, 413, 503),
+)
 def search(body: SearchRequest, services: ServicesDep, scope: ReadScope) -> SearchResponse:
     """Ranked hits from every channel (dense text, BM25, captions, SigLIP pixels), fused."""
     result = services.retriever.search(
@@ -34,7 +54,12 @@ def search(body: SearchRequest, services: ServicesDep, scope: ReadScope) -> Sear
 
 
 @router.post(
-    "/ask", response_model=AskResponse, responses={200: {"content": {"text/event-stream": {}}}}
+    "/ask",
+    response_model=AskResponse,
+    responses={
+        200: {"content": event_stream(ASK_EVENTS)},
+        **error_responses(400, 401, 403, 413, 502, 503, 504),
+    },
 )
 def ask(body: AskRequest, services: ServicesDep, scope: ReadScope) -> Any:
     """Answer from retrieved text and images with citations; ``stream`` sends events."""
@@ -52,21 +77,22 @@ def _sse(first: AskEvent, rest: Iterator[AskEvent]) -> Iterator[bytes]:
     """Frames ``event: <kind>`` / ``data: <json>``; a failure mid-answer becomes an
     ``error`` event (the status line has already been sent)."""
     try:
-        yield frame(first.kind, _payload(first))
+        yield frame(first.kind, _payload(first).model_dump())
         for event in rest:
-            yield frame(event.kind, _payload(event))
+            yield frame(event.kind, _payload(event).model_dump())
     except MmragError as exc:
         status, kind = status_of(exc)
         logger.warning("streamed answer failed: %s", exc)
-        yield frame("error", {"error": {"type": kind, "message": str(exc), "status": status}})
+        failure = ErrorEvent(error=StreamError(type=kind, message=str(exc), status=status))
+        yield frame("error", failure.model_dump())
 
 
-def _payload(event: AskEvent) -> Any:
+def _payload(event: AskEvent) -> BaseModel:
     if event.kind == "retrieval":
-        return {"hits": [HitOut.of(hit).model_dump() for hit in event.data]}
+        return RetrievalEvent(hits=[HitOut.of(hit) for hit in event.data])
     if event.kind == "token":
-        return {"text": event.data}
+        return TokenEvent(text=event.data)
     if event.kind == "citation":
-        return CitationOut.of(event.data).model_dump()
+        return CitationOut.of(event.data)
     answer = AskResponse.of(event.data)
-    return {"answer": answer.answer, "abstained": answer.abstained, "timings": answer.timings}
+    return DoneEvent(answer=answer.answer, abstained=answer.abstained, timings=answer.timings)

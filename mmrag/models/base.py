@@ -14,6 +14,7 @@ from typing import TypeVar
 import numpy as np
 from PIL import Image
 
+from mmrag.citations import neutralise
 from mmrag.types import Hit
 
 T = TypeVar("T")
@@ -146,23 +147,36 @@ class Captioner(ModelRole):
 
 @dataclass(frozen=True)
 class Source:
-    """A hit shown to the answerer as [number]; ``image`` holds its pixels when given."""
+    """A hit shown to the answerer as [number]; ``image`` holds its pixels when given.
+
+    Answerers read the document through `text` and `document`, never through ``hit``:
+    those are neutralised (`mmrag.citations.neutralise`), so nothing a document says can
+    pass for a citation marker, a prompt delimiter or a turn of the conversation.
+    ``hit`` stays as retrieved, for the citations.
+    """
 
     number: int
     hit: Hit
     image: Image.Image | None = None
 
-    def describe(self) -> str:
-        where = f"{self.hit.source.rsplit('/', 1)[-1]}, page {self.hit.page}"
-        if self.hit.is_image:
-            shown = " (shown as an image)" if self.image is not None else ""
-            return f"[{self.number}] image from {where}{shown}: {self.hit.text}"
-        return f"[{self.number}] {self.hit.kind.value} from {where}: {self.hit.text}"
+    @property
+    def text(self) -> str:
+        """The passage (or the image's caption, alt text and OCR text), neutralised."""
+        return neutralise(self.hit.text)
+
+    @property
+    def document(self) -> str:
+        """The file name (without folders), neutralised: uploads name their own files."""
+        return neutralise(self.hit.source.rsplit("/", 1)[-1])
 
 
 class Answerer(ModelRole):
     """Question + numbered sources (text and image pixels) to an answer citing them as [n],
-    streamed token by token."""
+    streamed token by token.
+
+    Backends show each source's `Source.text` and `Source.document` (never the raw hit)
+    and cite with the source's number; the caller keeps only the markers the answer's
+    claims are supported by (`mmrag.citations.CitationCheck`)."""
 
     role = "answerer"
 
