@@ -29,12 +29,18 @@ def require_tesseract() -> None:
         )
 
 
+def _rgb(image: Image.Image) -> Image.Image:
+    """The image in RGB, copied only when it is not already (a page render can be
+    hundreds of MB)."""
+    return image if image.mode == "RGB" else image.convert("RGB")
+
+
 def ocr_text(image: Image.Image, languages: str) -> str:
     """All text tesseract reads in the image, whitespace tidied."""
     import pytesseract
 
     require_tesseract()
-    raw = pytesseract.image_to_string(image.convert("RGB"), lang=languages)
+    raw = pytesseract.image_to_string(_rgb(image), lang=languages)
     lines = (" ".join(line.split()) for line in raw.splitlines())
     return "\n".join(line for line in lines if line)
 
@@ -45,7 +51,7 @@ def ocr_lines(image: Image.Image, languages: str, min_confidence: float = 30.0) 
 
     require_tesseract()
     data = pytesseract.image_to_data(
-        image.convert("RGB"), lang=languages, output_type=pytesseract.Output.DICT
+        _rgb(image), lang=languages, output_type=pytesseract.Output.DICT
     )
     lines: dict[tuple[int, int, int], list[int]] = {}
     for i, word in enumerate(data["text"]):

@@ -32,7 +32,10 @@ def _parsers() -> dict[str, Parser]:
 def parse_file(path: Path, settings: ParsingSettings) -> ParsedFile:
     """Open ``path`` with the parser its content calls for.
 
-    Raises a `DocumentError` subclass naming the file when it cannot be parsed.
+    Raises a `DocumentError` subclass naming the file when it cannot be parsed; a file
+    over a ``parsing.*`` limit (pages, package size and parts, text size, line length,
+    nesting) raises `LimitExceededError` before the work it would cost, naming the
+    setting and the value found.
     """
     detected = detect_file_type(path)
     parsed = _parsers()[detected.file_type](path, settings)

@@ -9,7 +9,7 @@ from pathlib import Path
 
 from PIL import Image, ImageSequence, UnidentifiedImageError
 
-from mmrag.errors import CorruptFileError, DocumentError, ImageTooLargeError
+from mmrag.errors import CorruptFileError, DocumentError, ImageTooLargeError, LimitExceededError
 from mmrag.ocr import ocr_lines
 from mmrag.parsing.base import ParsedFile
 from mmrag.settings import ParsingSettings
@@ -28,15 +28,60 @@ def open_image(source: Path | bytes, *, max_pixels: int, name: Path) -> Image.Im
             raise ImageTooLargeError(name, f"image is too large to decode safely ({exc})") from exc
         except (UnidentifiedImageError, OSError, ValueError) as exc:
             raise CorruptFileError(name, f"cannot read the image ({exc})") from exc
+    try:
+        check_pixels(image, max_pixels=max_pixels, name=name)
+    except ImageTooLargeError:
+        image.close()
+        raise
+    return image
+
+
+def check_pixels(image: Image.Image, *, max_pixels: int, name: Path, where: str = "") -> None:
+    """Refuse an image (or the frame it is at) declaring more than ``max_pixels``."""
     width, height = image.size
     if width * height > max_pixels:
-        image.close()
         raise ImageTooLargeError(
             name,
-            f"image declares {width}x{height} = {width * height:,} pixels, over the limit of "
-            f"{max_pixels:,} (parsing.max_image_pixels); refusing a possible decompression bomb",
+            f"{where or 'image'} declares {width}x{height} = {width * height:,} pixels, over the "
+            f"limit of {max_pixels:,} (parsing.max_image_pixels); refusing a possible "
+            "decompression bomb",
         )
-    return image
+
+
+# Formats whose frame count PIL finds only by walking every frame (a TIFF's page chain,
+# a GIF's blocks): they are counted by stepping through at most parsing.max_pages + 1.
+WALKED_FRAME_FORMATS = {"TIFF", "GIF"}
+
+
+def frame_count(image: Image.Image, *, max_pages: int, name: Path) -> int:
+    """The image's frames, refused past ``max_pages`` after reading at most one more."""
+    if not getattr(image, "is_animated", False):
+        return 1
+    walked = image.format in WALKED_FRAME_FORMATS
+    if walked:
+        # Step by step: PIL's n_frames after one long seek past the end is wrong (it
+        # reports the frame asked for) and walks the whole chain first.
+        frames = 1
+        try:
+            while frames <= max_pages:
+                image.seek(frames)
+                frames += 1
+        except EOFError:
+            last_page = getattr(image, "tag_v2", None)  # a TIFF's last page directory
+            if image.format == "TIFF" and last_page is not None and last_page.next:
+                # PIL ends where a page points back to an earlier one: a broken file.
+                raise CorruptFileError(
+                    name, "the TIFF's chain of pages loops back on itself"
+                ) from None
+    else:
+        frames = int(getattr(image, "n_frames", 1))  # declared in the header
+    if frames > max_pages:
+        counted = "at least " if walked else ""  # counting stopped one past the limit
+        raise LimitExceededError(
+            name,
+            f"the image has {counted}{frames:,} frames, over parsing.max_pages ({max_pages:,})",
+        )
+    return frames
 
 
 def is_blank(image: Image.Image, tolerance: float = 2.0) -> bool:
@@ -70,37 +115,50 @@ def parse_image_file(path: Path, settings: ParsingSettings) -> ParsedFile:
     """An image file: each frame (multi-page TIFF) is a page, OCR'd and kept as an image."""
     image = open_image(path, max_pixels=settings.max_image_pixels, name=path)
     try:
-        frame_count = getattr(image, "n_frames", 1)
+        frames = frame_count(image, max_pages=settings.max_pages, name=path)
         image.seek(0)
         image.load()
-    except (OSError, ValueError, SyntaxError) as exc:
+    except (OSError, ValueError, SyntaxError, EOFError) as exc:
         image.close()
         raise CorruptFileError(path, f"the image data is damaged ({exc})") from exc
+    except LimitExceededError:
+        image.close()
+        raise
 
     def elements() -> Iterator[Element]:
         with image:
             for index, frame in enumerate(ImageSequence.Iterator(image), start=1):
+                # Each frame declares its own size: the first one's check is not enough.
+                check_pixels(
+                    frame, max_pixels=settings.max_image_pixels, name=path, where=f"frame {index}"
+                )
                 try:
                     rgb = frame.convert("RGB")
                 except (OSError, ValueError) as exc:
                     raise CorruptFileError(path, f"frame {index} is damaged ({exc})") from exc
                 yield from _frame_elements(rgb, index, settings)
 
-    return ParsedFile(file_type="image", page_count=frame_count, elements=elements())
+    return ParsedFile(file_type="image", page_count=frames, elements=elements())
 
 
 def embedded_image(
-    blob: bytes, *, document: Path, where: str, settings: ParsingSettings, warnings: list[str]
+    source: bytes | Path,
+    *,
+    document: Path,
+    where: str,
+    settings: ParsingSettings,
+    warnings: list[str],
 ) -> Image.Image | None:
-    """An image embedded in a document, or None when it is too small or unreadable.
+    """An image embedded in a document (its bytes, or a file beside it), or None when it
+    is too small or unreadable.
 
     A bad embedded image costs a warning, not the document.
     """
     try:
-        image = open_image(blob, max_pixels=settings.max_image_pixels, name=document)
-        if min(image.size) < settings.min_image_side:
-            return None  # icons, bullets, rules
-        rgb = image.convert("RGB")
+        with open_image(source, max_pixels=settings.max_image_pixels, name=document) as image:
+            if min(image.size) < settings.min_image_side:
+                return None  # icons, bullets, rules
+            rgb = image.convert("RGB")
         return None if is_blank(rgb) else rgb
     except DocumentError as exc:
         warnings.append(f"{where}: {exc.reason}; image skipped")

@@ -7,11 +7,18 @@ bounded memory. Pages without a text layer are rendered and OCR'd with tesseract
 pdfium is not thread-safe (a worker running several jobs on threads crashed in it), so
 every call into it holds `PDFIUM_LOCK`: a page is read whole under the lock (text,
 renders, decoded images), then OCR'd and handed on without it.
+
+Limits before work: a PDF over parsing.max_pages fails when opened; every render is held
+to parsing.max_image_pixels (a 200 in page would be 1.6 billion pixels at 200 dpi), at a
+lower dpi and with a warning when it must; a page without text is first rendered as a
+small thumbnail and skipped when blank, so only pages with something on them are OCR'd.
 """
 
 from __future__ import annotations
 
+import hashlib
 import logging
+import math
 import re
 import threading
 from collections.abc import Iterator
@@ -21,7 +28,12 @@ from typing import Any
 
 from PIL import Image
 
-from mmrag.errors import CorruptFileError, EmptyDocumentError, EncryptedFileError
+from mmrag.errors import (
+    CorruptFileError,
+    EmptyDocumentError,
+    EncryptedFileError,
+    LimitExceededError,
+)
 from mmrag.ocr import ocr_lines
 from mmrag.parsing.base import ParsedFile
 from mmrag.parsing.images import is_blank
@@ -33,6 +45,15 @@ PDFIUM_LOCK = threading.RLock()  # one pdfium call at a time in this process
 # An embedded image covering this share of a text-less page is the scan itself.
 SCAN_COVERAGE = 0.6
 SOFT_HYPHEN = re.compile(r"\s*[\x02\u00ad\ufffe]\s*")
+# A page without text is rendered this small first and skipped when blank: at 36 dpi a
+# 4 pt word or light-grey scanned text still moves some pixel by 40 grey levels or more.
+BLANK_CHECK_DPI = 36
+BLANK_CHECK_MAX_PIXELS = 1_000_000
+BLANK_TOLERANCE = 8  # grey levels between the thumbnail's lightest and darkest pixel
+# pdfium's get_text_bounded scans every character of the page for each text rectangle
+# (quadratic: 15,000 one-letter runs took 18 s); past this many rectangle x character
+# steps the page's text is read in one pass, without positions.
+TEXT_SCAN_BUDGET = 20_000_000
 
 
 @dataclass
@@ -81,6 +102,12 @@ def parse_pdf(path: Path, settings: ParsingSettings) -> ParsedFile:
     pdf = open_pdf(path)
     with PDFIUM_LOCK:
         pages = len(pdf)
+        if pages > settings.max_pages:
+            pdf.close()
+            raise LimitExceededError(
+                path,
+                f"the PDF has {pages:,} pages, over parsing.max_pages ({settings.max_pages:,})",
+            )
     parsed = ParsedFile(file_type="pdf", page_count=pages, elements=iter(()))
     parsed.elements = _pages(pdf, path, settings, parsed.warnings)
     return parsed
@@ -94,6 +121,7 @@ class _PageContent:
     lines: list[_Line]
     scanned: bool
     scan: Image.Image | None  # rendered for OCR (a scanned page, OCR on)
+    scan_scale: float  # pixels per point of ``scan``
     render: Image.Image | None  # the page image to index (parsing.page_images)
     images: list[ImageElement]  # embedded images, decoded
 
@@ -117,33 +145,113 @@ def _read_page(
 ) -> _PageContent | None:
     import pypdfium2 as pdfium
 
+    number = index + 1
     try:
         page = pdf[index]
     except pdfium.PdfiumError as exc:
-        warnings.append(f"page {index + 1} could not be read ({exc}); skipped")
+        warnings.append(f"page {number} could not be read ({exc}); skipped")
         return None
     try:
         width, height = page.get_size()
-        textpage = page.get_textpage()
-        try:
-            lines = _text_lines(textpage, height)
-        finally:
-            textpage.close()
+        lines = _page_lines(page, number, (width, height), warnings)
         scanned = sum(len(line.text) for line in lines) < settings.min_page_chars
-        scan = None
-        if scanned and settings.ocr:
-            scan = page.render(scale=settings.ocr_dpi / 72).to_pil()
-        render = None
-        if settings.page_images == "all" or (scanned and settings.page_images == "scanned"):
-            render = page.render(scale=settings.render_dpi / 72).to_pil().convert("RGB")
-            render = None if is_blank(render) else render
+        wants_scan = scanned and settings.ocr
+        wants_render = settings.page_images == "all" or (
+            scanned and settings.page_images == "scanned"
+        )
+        scan, scan_scale, render = None, 0.0, None
+        try:
+            if scanned and (wants_scan or wants_render) and _looks_blank(page, settings):
+                wants_scan = wants_render = False  # nothing to read or to show
+            if wants_scan:
+                scan, scan_scale = _render(
+                    page, number, settings.ocr_dpi, "ocr_dpi", settings, warnings
+                )
+            if wants_render:
+                render, _ = _render(
+                    page, number, settings.render_dpi, "render_dpi", settings, warnings
+                )
+                render = None if is_blank(render) else render
+        except (pdfium.PdfiumError, ValueError) as exc:
+            warnings.append(f"page {number} could not be rendered ({exc}); not OCR'd or shown")
         skip_scans = scanned and render is not None  # the render stands for the scan
         images = list(
-            _embedded_images(page, index + 1, (width, height), skip_scans, settings, warnings)
+            _embedded_images(page, number, (width, height), skip_scans, settings, warnings)
         )
     finally:
         page.close()
-    return _PageContent((width, height), lines, scanned, scan, render, images)
+    return _PageContent((width, height), lines, scanned, scan, scan_scale, render, images)
+
+
+def _page_lines(
+    page: Any, number: int, size: tuple[float, float], warnings: list[str]
+) -> list[_Line]:
+    textpage = page.get_textpage()
+    try:
+        runs = textpage.count_rects()
+        if runs * textpage.count_chars() <= TEXT_SCAN_BUDGET:
+            return _text_lines(textpage, size[1])
+        warnings.append(
+            f"page {number}: {runs:,} separate text runs; its text is read in one piece, "
+            "without positions"
+        )
+        lines = (" ".join(line.split()) for line in textpage.get_text_range().splitlines())
+        text = "\n".join(line for line in lines if line)
+        return [_Line(text=text, box=[0.0, 0.0, *size])] if text else []
+    finally:
+        textpage.close()
+
+
+def _capped_scale(width: float, height: float, scale: float, max_pixels: int) -> float:
+    """``scale``, or the largest scale at which the page has at most ``max_pixels``."""
+
+    def pixels(at: float) -> int:
+        return math.ceil(width * at) * math.ceil(height * at)
+
+    if pixels(scale) <= max_pixels:
+        return scale
+    scale = math.sqrt(max_pixels / (width * height))
+    while pixels(scale) > max_pixels:  # rounding up each side can add a row or column
+        scale *= 0.99
+    return scale
+
+
+def _render(
+    page: Any, number: int, dpi: int, setting: str, settings: ParsingSettings, warnings: list[str]
+) -> tuple[Image.Image, float]:
+    """The page as an RGB image at ``dpi``, or at the highest dpi that keeps it within
+    parsing.max_image_pixels (with a warning); also the pixels per point used."""
+    width, height = page.get_size()
+    wanted = dpi / 72
+    scale = _capped_scale(width, height, wanted, settings.max_image_pixels)
+    if scale < wanted:
+        full = math.ceil(width * wanted) * math.ceil(height * wanted)
+        warnings.append(
+            f"page {number}: rendered at {scale * 72:.0f} dpi instead of {dpi} "
+            f"(parsing.{setting}): at {dpi} dpi its {full:,} pixels would pass "
+            f"parsing.max_image_pixels ({settings.max_image_pixels:,})"
+        )
+    bitmap = page.render(scale=scale)
+    try:
+        image = bitmap.to_pil()  # pdfium renders BGR: PIL copies it into RGB
+        if image.mode != "RGB":
+            image = image.convert("RGB")  # before the bitmap (maybe shared) is freed
+    finally:
+        bitmap.close()
+    return image, scale
+
+
+def _looks_blank(page: Any, settings: ParsingSettings) -> bool:
+    """A thumbnail with no pixel darker or lighter than the rest: nothing to OCR or show."""
+    width, height = page.get_size()
+    max_pixels = min(BLANK_CHECK_MAX_PIXELS, settings.max_image_pixels)
+    scale = _capped_scale(width, height, BLANK_CHECK_DPI / 72, max_pixels)
+    bitmap = page.render(scale=scale, grayscale=True)
+    try:
+        darkest, lightest = bitmap.to_pil().getextrema()
+    finally:
+        bitmap.close()
+    return bool(lightest - darkest <= BLANK_TOLERANCE)
 
 
 def _page_elements(
@@ -151,7 +259,7 @@ def _page_elements(
 ) -> Iterator[Element]:
     lines = content.lines
     if content.scan is not None:
-        lines = _ocr_lines(content.scan, settings)
+        lines = _ocr_lines(content.scan, content.scan_scale, settings)
     yield from _paragraphs(lines, number)
     if content.render is not None:
         width, height = content.size
@@ -194,8 +302,7 @@ def _same_line(line: list[float], box: list[float]) -> bool:
     return shortest > 0 and overlap >= 0.5 * shortest and box[0] >= line[0]
 
 
-def _ocr_lines(image: Image.Image, settings: ParsingSettings) -> list[_Line]:
-    scale = settings.ocr_dpi / 72
+def _ocr_lines(image: Image.Image, scale: float, settings: ParsingSettings) -> list[_Line]:
     return [
         _Line(text=line.text, box=[coordinate / scale for coordinate in line.bbox])
         for line in ocr_lines(image, settings.ocr_languages)
@@ -242,6 +349,8 @@ def _embedded_images(
     import pypdfium2 as pdfium
 
     page_area = size[0] * size[1]
+    # One image drawn many times (a few bytes of content stream each) is decoded once.
+    decoded: set[tuple[int, int, bytes]] = set()
     for obj in page.get_objects(filter=[pdfium.raw.FPDF_PAGEOBJ_IMAGE]):
         left, bottom, right, top = obj.get_bounds()
         if skip_scans and (right - left) * (top - bottom) >= SCAN_COVERAGE * page_area:
@@ -256,6 +365,10 @@ def _embedded_images(
             )
             continue
         try:
+            key = (pixel_width, pixel_height, hashlib.blake2b(obj.get_data()).digest())
+            if key in decoded:
+                continue
+            decoded.add(key)
             image = obj.get_bitmap(render=False).to_pil().convert("RGB")
         except (pdfium.PdfiumError, OSError, ValueError) as exc:
             warnings.append(f"page {number}: an image could not be decoded ({exc}); skipped")
