@@ -53,7 +53,7 @@ from mmrag.types import DocumentRecord, DocumentStatus
 pytestmark = pytest.mark.hostile
 
 TIMEOUT_S = 20.0  # parsing.timeout_s
-MEMORY_MB = 512  # parsing.memory_mb: the tree stays under 2 GiB with it
+MEMORY_MB = 256  # parsing.memory_mb: with it the tree stays under 2 GiB with room
 GRACE_S = 10.0  # over parsing.timeout_s: a parser process to start, be stopped, report
 MODEL_LOAD_S = 60.0  # and the first job (the corpus's warm-up note) loads the models
 EMBED_S_PER_CHUNK = 0.1  # and a job that indexed N chunks embedded them
