@@ -25,7 +25,6 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import json
 import logging
 import os
 import signal
@@ -41,7 +40,7 @@ from typing import Any
 import httpx
 import psutil
 from query_latency import QUESTIONS  # a sibling script: the same questions, same PDF text
-from queue_workers import worker_command, worker_env
+from queue_workers import worker_command, worker_env, write_report
 
 from eval.metrics import percentile
 from mmrag.models.device import cpu_name
@@ -329,9 +328,7 @@ def main(argv: list[str] | None = None) -> int:
         "machine": info,
         "phases": [phase.as_dict() for phase in phases],
     }
-    arguments.out.parent.mkdir(parents=True, exist_ok=True)
-    arguments.out.write_text(json.dumps(payload, indent=2), encoding="utf-8")
-    print(f"Wrote {arguments.out}")
+    write_report(arguments.out, payload)
     return 0
 
 

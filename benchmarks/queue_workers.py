@@ -188,6 +188,13 @@ class WorkerProcess:
         self._reader.join(timeout=5)
 
 
+def write_report(path: Path, payload: dict[str, Any]) -> None:
+    """The benchmark's figures as JSON, for comparing runs."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(json.dumps(payload, indent=2), encoding="utf-8")
+    print(f"Wrote {path}")
+
+
 def worker_command() -> list[str]:
     """The ``mmrag`` entry point of this interpreter's environment."""
     script = Path(sys.executable).with_name("mmrag")
@@ -783,9 +790,7 @@ def main(argv: list[str] | None = None) -> int:
         ],
         "overhead_ms": [asdict(r) for r in overhead],
     }
-    arguments.out.parent.mkdir(parents=True, exist_ok=True)
-    arguments.out.write_text(json.dumps(payload, indent=2), encoding="utf-8")
-    print(f"Wrote {arguments.out}")
+    write_report(arguments.out, payload)
     return 0
 
 
