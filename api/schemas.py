@@ -23,8 +23,9 @@ from pydantic import (
 )
 from pydantic_core import PydanticCustomError
 
+from mmrag.channels import channel_names
 from mmrag.jobs import IngestJob
-from mmrag.retrieval import CHANNELS, INT64_MAX, INT64_MIN, METADATA_KEY, SearchFilters
+from mmrag.retrieval import INT64_MAX, INT64_MIN, METADATA_KEY, SearchFilters
 from mmrag.types import Answer, Citation, DocumentRecord, ElementKind, Hit
 
 MAX_IDS = 1000  # document ids in one filter
@@ -40,7 +41,9 @@ Page = Annotated[int, Field(ge=1, le=INT64_MAX)]
 KindName = Annotated[
     str, Field(max_length=32, json_schema_extra={"enum": [k.value for k in ElementKind]})
 ]
-ChannelName = Annotated[str, Field(max_length=32, json_schema_extra={"enum": list(CHANNELS)})]
+# The registered channels when the schema is built (an add-on channel registered before
+# the app starts is listed too); the retriever checks the name either way.
+ChannelName = Annotated[str, Field(max_length=32, json_schema_extra={"enum": channel_names()})]
 FileTypeName = Annotated[str, Field(min_length=1, max_length=32)]
 MetadataKey = Annotated[str, Field(max_length=MAX_METADATA_KEY_CHARS, pattern=METADATA_KEY.pattern)]
 

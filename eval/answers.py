@@ -1,18 +1,20 @@
 """Answer evaluation (when an answerer is configured): abstention on unanswerable
 questions, exact match and token F1 against the reference, and whether the citations
-point at a relevant page."""
+point at a relevant page (a citation is tied to its dataset file by document id)."""
 
 from __future__ import annotations
 
 import re
 import string
 from collections import Counter
-from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from eval.datasets import Dataset, Query
 from mmrag.services import Services
 from mmrag.types import Answer
+
+if TYPE_CHECKING:  # the runner imports this module when it evaluates answers
+    from eval.runner import CorpusDocuments
 
 _ARTICLES = re.compile(r"\b(a|an|the)\b")
 
@@ -36,22 +38,22 @@ def token_f1(prediction: str, reference: str) -> float:
     return 2 * precision * recall / (precision + recall)
 
 
-def cites_relevant(answer: Answer, query: Query, root: Path) -> bool:
+def cites_relevant(answer: Answer, query: Query, documents: CorpusDocuments) -> bool:
+    """Whether a citation names a relevant file (and page, where relevance has one)."""
     for citation in answer.citations:
-        try:
-            source = Path(citation.source).resolve().relative_to(root.resolve()).as_posix()
-        except ValueError:
+        source = documents.paths.get(citation.document_id)
+        if source is None:
             continue
         for relevant in query.relevant:
-            if relevant.image == source or (
-                relevant.doc == source and relevant.page in (None, citation.page)
+            if documents.canonical(relevant.path) == source and (
+                relevant.image is not None or relevant.page in (None, citation.page)
             ):
                 return True
     return False
 
 
 def evaluate_answers(
-    services: Services, dataset: Dataset, limit: int | None = None
+    services: Services, dataset: Dataset, documents: CorpusDocuments, limit: int | None = None
 ) -> dict[str, Any]:
     unanswerable: list[tuple[Query, Answer]] = []
     answerable: list[tuple[Query, Answer]] = []
@@ -70,7 +72,7 @@ def evaluate_answers(
         referenced = [(q, a) for q, a in answerable if q.answer]
         result["exact_match"] = _mean(exact_match(a.text, q.answer or "") for q, a in referenced)
         result["f1"] = _mean(token_f1(a.text, q.answer or "") for q, a in referenced)
-        result["cites_relevant"] = _mean(cites_relevant(a, q, dataset.root) for q, a in answerable)
+        result["cites_relevant"] = _mean(cites_relevant(a, q, documents) for q, a in answerable)
     return result
 
 

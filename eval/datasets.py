@@ -2,9 +2,11 @@
 
 Every loader returns a `Dataset`: the corpus files to ingest and the labelled queries,
 whose relevant entries name files by their path relative to `Dataset.root` (with a
-1-based page for page-level relevance). BEIR and ViDoRe corpora are materialised as
-files under a cache folder, since mmrag ingests files. The corpus of a dataset is
-`Dataset.corpus`, not whatever else lies in its folder.
+1-based page for page-level relevance) and carry a graded relevance (1 unless the data
+gives one: a BEIR qrel's score, ``"grade"`` in the mmrag format, a ViDoRe row's score).
+BEIR and ViDoRe corpora are materialised as files under a cache folder, since mmrag
+ingests files. The corpus of a dataset is `Dataset.corpus`, not whatever else lies in
+its folder.
 """
 
 from __future__ import annotations
@@ -48,11 +50,14 @@ class Relevant:
 
     ``{"doc": "docs/x.pdf", "page": 5}`` is page-level (1-based page), ``{"doc": ...}``
     alone is document-level (any page counts), ``{"image": "images/x.png"}`` is an image.
+    ``grade`` is how relevant it is (a positive integer, higher is more relevant): nDCG
+    uses it as the gain; recall, hit and MRR count any grade alike.
     """
 
     doc: str | None = None
     page: int | None = None
     image: str | None = None
+    grade: int = 1
 
     @property
     def path(self) -> str:
@@ -106,14 +111,20 @@ class Dataset:
         Covers every corpus file as (path relative to the root, size, sha256 of its
         bytes), sorted by path, then the loaded queries serialised as canonical JSON
         (so it covers BEIR qrels and hub rows as well as a queries file, and ignores
-        formatting-only edits of that file). Modification times are not used.
+        formatting-only edits of that file). Modification times are not used. A grade
+        of 1 (the default) is left out of the serialised queries, so datasets without
+        grades keep the hash they had before grades existed.
         """
         digest = hashlib.sha256()
         for path in sorted(self.corpus, key=lambda item: item.relative_to(self.root).as_posix()):
             relative = path.relative_to(self.root).as_posix()
             digest.update(f"{relative}\0{path.stat().st_size}\0{_file_sha256(path)}\n".encode())
         for query in self.queries:
-            record = json.dumps(dataclasses.asdict(query), sort_keys=True, default=str)
+            fields = dataclasses.asdict(query)
+            for entry in fields["relevant"]:
+                if entry["grade"] == 1:
+                    del entry["grade"]
+            record = json.dumps(fields, sort_keys=True, default=str)
             digest.update(record.encode() + b"\n")
         return digest.hexdigest()
 
@@ -200,7 +211,7 @@ def _parse_mmrag_query(record: dict[str, Any], known: set[str]) -> Query:
     entries = record.get("relevant") or []
     if not isinstance(entries, list):
         raise ValueError(f"query {identifier!r}: 'relevant' must be a list")
-    relevant = tuple(dict.fromkeys(_parse_relevant(entry, known) for entry in entries))
+    relevant = _unique(_parse_relevant(entry, known) for entry in entries)
     answerable = record.get("answerable", bool(relevant))
     if not isinstance(answerable, bool):
         raise ValueError(f"query {identifier!r}: 'answerable' must be true or false")
@@ -220,10 +231,25 @@ def _parse_mmrag_query(record: dict[str, Any], known: set[str]) -> Query:
     return Query(str(identifier), question, answer, answerable, relevant, tuple(tags), meta)
 
 
+def _unique(entries: Iterable[Relevant]) -> tuple[Relevant, ...]:
+    """The entries in order, repeats dropped; one unit given two grades is an error."""
+    found: dict[Relevant, Relevant] = {}
+    for entry in entries:
+        unit = dataclasses.replace(entry, grade=1)
+        if unit in found and found[unit].grade != entry.grade:
+            raise ValueError(
+                f"relevant {entry.key!r} is listed with grades {found[unit].grade} and "
+                f"{entry.grade}: give it once"
+            )
+        found.setdefault(unit, entry)
+    return tuple(found.values())
+
+
 def _parse_relevant(entry: Any, known: set[str]) -> Relevant:
     """Validate one relevant entry against the corpus paths."""
-    if not isinstance(entry, dict) or not entry or set(entry) - {"doc", "page", "image"}:
-        raise ValueError(f"relevant entry {entry!r}: expected {{doc[, page]}} or {{image}}")
+    if not isinstance(entry, dict) or not entry or set(entry) - {"doc", "page", "image", "grade"}:
+        message = "expected {doc[, page][, grade]} or {image[, grade]}"
+        raise ValueError(f"relevant entry {entry!r}: {message}")
     if ("doc" in entry) == ("image" in entry):
         raise ValueError(f"relevant entry {entry!r}: give exactly one of 'doc' and 'image'")
     page = entry.get("page")
@@ -231,12 +257,18 @@ def _parse_relevant(entry: Any, known: set[str]) -> Relevant:
         "doc" in entry and isinstance(page, int) and not isinstance(page, bool) and page >= 1
     ):
         raise ValueError(f"relevant entry {entry!r}: 'page' is a 1-based integer of a 'doc'")
+    grade = entry.get("grade", 1)
+    if not isinstance(grade, int) or isinstance(grade, bool) or grade < 1:
+        raise ValueError(
+            f"relevant entry {entry!r}: 'grade' is a positive integer "
+            "(leave out what is not relevant)"
+        )
     path = _relative_path(entry.get("doc", entry.get("image")))
     if path not in known:
         raise ValueError(f"relevant file {path!r} is not in the corpus (docs/ or images/)")
     if "doc" in entry:
-        return Relevant(doc=path, page=page)
-    return Relevant(image=path)
+        return Relevant(doc=path, page=page, grade=grade)
+    return Relevant(image=path, grade=grade)
 
 
 def _relative_path(value: Any) -> str:
@@ -258,7 +290,8 @@ def load_beir_dataset(root: Path | str, cache: Path, split: str = "test") -> Dat
     Each corpus entry becomes ``<cache>/beir/<folder name>/docs/<id>.txt`` (title, blank
     line, text; rewritten only when its content changes). Queries are those named in
     the qrels, in ``queries.jsonl`` order; relevance is document-level on those files,
-    and only qrels with score > 0 are relevant (a query with none is unanswerable).
+    graded by the qrel's score, and only qrels with score > 0 are relevant (the BEIR
+    convention; a query with none is unanswerable).
     """
     root = Path(root).expanduser().resolve()
     target = Path(cache).expanduser().resolve() / "beir" / _safe_filename(root.name)
@@ -275,7 +308,7 @@ def load_beir_dataset(root: Path | str, cache: Path, split: str = "test") -> Dat
             continue
         scores = qrels.pop(identifier)
         ranked = sorted((cid for cid in scores if scores[cid] > 0), key=lambda c: -scores[c])
-        relevant = tuple(Relevant(doc=documents[cid]) for cid in ranked)
+        relevant = tuple(Relevant(doc=documents[cid], grade=scores[cid]) for cid in ranked)
         meta: dict[str, Any] = {"qrels": scores}
         if "metadata" in record:
             meta["metadata"] = record["metadata"]
@@ -357,7 +390,9 @@ def load_vidore_dataset(
     Uses the first ``limit`` rows (all when None). Each distinct page image (by
     ``image_filename``) is saved once as ``<cache>/vidore/<name>-<split>/images/*.png``;
     each distinct non-empty ``query`` becomes one query, relevant to the image(s) of its
-    row(s). Rows without a query add their image to the corpus only.
+    row(s), graded by the row's integer ``score`` where it has one (1 otherwise; a row
+    scored 0 or less is not relevant). Rows without a query add their image to the
+    corpus only.
 
     Raises `DatasetUnavailable` when ``datasets`` is not installed, the hub is switched
     off (``HF_HUB_OFFLINE``/``HF_DATASETS_OFFLINE``) or the dataset cannot be fetched.
@@ -392,10 +427,10 @@ def vidore_from_rows(name: str, rows: Iterable[Mapping[str, Any]], root: Path) -
         question = row.get("query")
         if not isinstance(question, str) or not question.strip():
             continue
-        relevant = Relevant(image=images[filename])
+        grade = _row_grade(row)
+        relevant = [Relevant(image=images[filename], grade=grade)] if grade > 0 else []
         if question in grouped:
-            found = grouped[question][1]
-            found.extend([] if relevant in found else [relevant])
+            _add_graded(grouped[question][1], relevant)
             continue
         meta = {
             key: value
@@ -404,16 +439,36 @@ def vidore_from_rows(name: str, rows: Iterable[Mapping[str, Any]], root: Path) -
         }
         if not isinstance(meta.get("answer", ""), str):
             meta["answer"] = str(meta["answer"])
-        grouped[question] = (index, [relevant], meta)
+        grouped[question] = (index, relevant, meta)
     if not grouped:
         raise DatasetError(f"{name}: no rows with a query")
     stem = name.rsplit("/", 1)[-1]
     queries = tuple(
-        Query(f"{stem}-{index:06d}", question, meta.get("answer"), True, (*found,), (), meta)
+        Query(f"{stem}-{index:06d}", question, meta.get("answer"), bool(found), (*found,), (), meta)
         for question, (index, found, meta) in grouped.items()
     )
     corpus = tuple(sorted(root / relative for relative in images.values()))
     return Dataset(name, root, corpus, queries, "image")
+
+
+def _row_grade(row: Mapping[str, Any]) -> int:
+    """A row's relevance grade: its integral ``score`` if it has one, else 1."""
+    score = row.get("score")
+    if isinstance(score, bool) or not isinstance(score, int | float):
+        return 1
+    if not float(score).is_integer():  # not a grade (NaN and infinities included)
+        return 1
+    return int(score)
+
+
+def _add_graded(found: list[Relevant], more: list[Relevant]) -> None:
+    """Add entries to a query's list; an image already there keeps its higher grade."""
+    for entry in more:
+        same = [index for index, item in enumerate(found) if item.image == entry.image]
+        if not same:
+            found.append(entry)
+        elif found[same[0]].grade < entry.grade:
+            found[same[0]] = entry
 
 
 def _save_page_image(image: Any, path: Path, index: int) -> None:

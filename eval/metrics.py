@@ -5,10 +5,16 @@ can match a relevant unit), so every ranking metric takes the ranking already ma
 onto relevant units:
 
 ``ranked_relevant_ids[i]`` is the id of the relevant unit that the i-th retrieved item
-matches, or ``None`` when it matches none. ``relevant`` is the set of all relevant unit
-ids of the question. Each relevant unit is credited once: a second retrieved item
-matching an already-credited unit counts as a miss. Ids in the ranking that are not in
-``relevant`` count as misses too.
+matches, or ``None`` when it matches none. ``relevant`` holds the relevant unit ids of
+the question: a set, or a mapping from each id to its graded relevance (a positive
+number; a set means grade 1 for every unit). Each relevant unit is credited once: a
+second retrieved item matching an already-credited unit counts as a miss. Ids in the
+ranking that are not in ``relevant`` count as misses too.
+
+Recall, Hit and MRR are binary: any relevant unit counts, whatever its grade. nDCG uses
+the grades as gains, as trec_eval's ``ndcg_cut`` does (so BEIR numbers computed with
+pytrec_eval are comparable): a unit not judged relevant, or judged 0, gains nothing and
+stays out of ``relevant``.
 
 An empty ``relevant`` raises `ValueError`: such questions (unanswerable ones) have no
 retrieval target, and callers skip them.
@@ -17,57 +23,79 @@ retrieval target, and callers skip them.
 from __future__ import annotations
 
 import math
-from collections.abc import Sequence
+from collections.abc import Collection, Mapping, Sequence
 from dataclasses import dataclass
 
 import numpy as np
 
 
-def _credited_ranks(ranked: Sequence[str | None], relevant: set[str], k: int) -> list[int]:
-    """The 1-based ranks within the top k at which a not-yet-credited relevant unit appears."""
+def _credited(
+    ranked: Sequence[str | None], relevant: Collection[str], k: int
+) -> list[tuple[int, str]]:
+    """(1-based rank, unit) within the top k wherever a not-yet-credited relevant unit
+    appears, in rank order."""
     if not relevant:
         raise ValueError("relevant is empty: the metric is undefined for a question without one")
     if k < 1:
         raise ValueError(f"k must be at least 1, got {k}")
-    credited: set[str] = set()
-    ranks: list[int] = []
+    credited: dict[str, int] = {}
     for position, unit in enumerate(ranked[:k], start=1):
         if unit is not None and unit in relevant and unit not in credited:
-            credited.add(unit)
-            ranks.append(position)
-    return ranks
+            credited[unit] = position
+    return [(position, unit) for unit, position in credited.items()]
 
 
-def recall_at_k(ranked_relevant_ids: Sequence[str | None], relevant: set[str], k: int) -> float:
+def recall_at_k(
+    ranked_relevant_ids: Sequence[str | None], relevant: Collection[str], k: int
+) -> float:
     """Fraction of the relevant units found in the top ``k`` (each unit counted once)."""
-    return len(_credited_ranks(ranked_relevant_ids, relevant, k)) / len(relevant)
+    return len(_credited(ranked_relevant_ids, relevant, k)) / len(relevant)
 
 
-def hit_at_k(ranked_relevant_ids: Sequence[str | None], relevant: set[str], k: int) -> float:
+def hit_at_k(ranked_relevant_ids: Sequence[str | None], relevant: Collection[str], k: int) -> float:
     """1.0 if any relevant unit appears in the top ``k``, else 0.0."""
-    return 1.0 if _credited_ranks(ranked_relevant_ids, relevant, k) else 0.0
+    return 1.0 if _credited(ranked_relevant_ids, relevant, k) else 0.0
 
 
-def mrr_at_k(ranked_relevant_ids: Sequence[str | None], relevant: set[str], k: int) -> float:
+def mrr_at_k(ranked_relevant_ids: Sequence[str | None], relevant: Collection[str], k: int) -> float:
     """Reciprocal rank (1/rank, rank 1-based) of the first relevant unit in the top ``k``.
 
     0.0 when none appears in the top ``k``.
     """
-    ranks = _credited_ranks(ranked_relevant_ids, relevant, k)
-    return 1.0 / ranks[0] if ranks else 0.0
+    credited = _credited(ranked_relevant_ids, relevant, k)
+    return 1.0 / credited[0][0] if credited else 0.0
 
 
-def ndcg_at_k(ranked_relevant_ids: Sequence[str | None], relevant: set[str], k: int) -> float:
-    """Normalised discounted cumulative gain at ``k`` with binary gains.
+def ndcg_at_k(
+    ranked_relevant_ids: Sequence[str | None],
+    relevant: Mapping[str, float] | Collection[str],
+    k: int,
+) -> float:
+    """Normalised discounted cumulative gain at ``k`` with graded gains (trec_eval's).
 
-    A relevant unit at rank r gains ``1 / log2(r + 1)`` the first time it appears; a
-    repeat gains 0. The ideal ranking puts ``min(k, len(relevant))`` relevant units
-    first, so the ideal DCG is the sum of ``1 / log2(r + 1)`` for r in 1..min(k, |relevant|).
+    A relevant unit of grade g at rank r gains ``g / log2(r + 1)`` the first time it
+    appears (linear gain); a repeat gains 0. The ideal DCG puts the grades in descending
+    order at ranks 1.. and sums the first ``k`` the same way. With a set, or all grades
+    1, this is binary nDCG. A grade that is not positive raises `ValueError`: leave a
+    unit judged not relevant out of ``relevant``.
     """
-    ranks = _credited_ranks(ranked_relevant_ids, relevant, k)
-    gained = sum(1.0 / math.log2(rank + 1) for rank in ranks)
-    ideal = sum(1.0 / math.log2(rank + 1) for rank in range(1, min(k, len(relevant)) + 1))
+    grades = _grades(relevant)
+    credited = _credited(ranked_relevant_ids, grades, k)
+    gained = sum(grades[unit] / math.log2(rank + 1) for rank, unit in credited)
+    best = sorted(grades.values(), reverse=True)[:k]
+    ideal = sum(grade / math.log2(rank + 1) for rank, grade in enumerate(best, start=1))
     return gained / ideal
+
+
+def _grades(relevant: Mapping[str, float] | Collection[str]) -> dict[str, float]:
+    """Each relevant unit's grade: the mapping's values, or 1 for each unit of a set."""
+    if not isinstance(relevant, Mapping):
+        return dict.fromkeys(relevant, 1.0)
+    grades = {unit: float(grade) for unit, grade in relevant.items()}
+    for unit, grade in grades.items():
+        if not grade > 0:  # also catches NaN
+            raise ValueError(f"relevant unit {unit!r} has grade {grade}: grades must be > 0")
+    return grades
 
 
 def percentile(values: Sequence[float], q: float) -> float:

@@ -1,5 +1,6 @@
-"""Reports: report.json (every number, settings, model ids, dataset hash, git commit),
-report.md (tables) and PNG plots (recall@k per configuration, per-tag bars)."""
+"""Reports: report.json (every number, settings, model ids, dataset hash, git commit,
+warnings), report.md (warnings first, then tables) and PNG plots (recall@k per
+configuration, per-tag bars)."""
 
 from __future__ import annotations
 
@@ -66,6 +67,7 @@ def build_report(run: EvalRun) -> dict[str, Any]:
             "tag_counts": {t: sum(t in r.tags for r in run.results) for t in tags},
         },
         "collection": run.collection,
+        "warnings": list(run.warnings),
         "models": {
             "text_embedder": settings.text_embedder.model,
             "image_embedder": f"{settings.image_embedder.backend}:{settings.image_embedder.model}",
@@ -105,6 +107,11 @@ def markdown(report: dict[str, Any]) -> str:
         "",
         "Models: " + ", ".join(f"{k} `{v}`" for k, v in report["models"].items()),
         "",
+    ]
+    warnings = report.get("warnings") or []  # reports written before warnings had none
+    if warnings:
+        lines += ["## Warnings", "", *(f"- **warning:** {text}" for text in warnings), ""]
+    lines += [
         "## Overall",
         "",
         _table(report["overall"]),

@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import logging
 import time
-from collections.abc import Iterator
+from collections.abc import Collection, Iterator
 from dataclasses import dataclass
 from typing import Any
 
@@ -30,8 +30,6 @@ from mmrag.types import Answer, Citation, Hit
 
 logger = logging.getLogger(__name__)
 
-DENSE_CHANNELS = ("text", "caption")
-
 
 @dataclass(frozen=True)
 class AskEvent:
@@ -39,13 +37,14 @@ class AskEvent:
     data: Any  # list[Hit] | str | Citation | Answer
 
 
-def support(hits: list[Hit]) -> float | None:
-    """The best dense-text similarity among the hits; None when no dense channel ran."""
+def support(hits: list[Hit], channels: Collection[str]) -> float | None:
+    """The best dense-text similarity among the hits (``channels``: those whose scores
+    are the text embedder's cosines); None when no such channel ran."""
     scores = [
         score.score
         for hit in hits
         for channel, score in hit.channels.items()
-        if channel in DENSE_CHANNELS
+        if channel in channels
     ]
     return max(scores) if scores else None
 
@@ -120,7 +119,7 @@ class Asker:
         ).hits
         retrieved = time.perf_counter()
         yield AskEvent("retrieval", hits)
-        best = support(hits)
+        best = support(hits, self._retriever.text_similarity_channels())
         pieces: list[str] = []
         citations: list[Citation] = []
         if not hits or (best is not None and best < self._settings.min_support):

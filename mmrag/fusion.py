@@ -49,6 +49,18 @@ def reciprocal_rank_fusion(
     ]
 
 
+def _one_per_vector(
+    channels: dict[str, ChannelScore], vectors: Mapping[str, str]
+) -> dict[str, ChannelScore]:
+    """Of channels that search the same vector, only the best-ranked one counts."""
+    best: dict[str, str] = {}
+    for name, score in channels.items():
+        vector = vectors.get(name, name)
+        if vector not in best or score.rank < channels[best[vector]].rank:
+            best[vector] = name
+    return {name: channels[name] for name in best.values()}
+
+
 def _inside(inner: Sequence[float], outer: Sequence[float], slack: float = 2.0) -> bool:
     return (
         inner[0] >= outer[0] - slack
@@ -58,14 +70,25 @@ def _inside(inner: Sequence[float], outer: Sequence[float], slack: float = 2.0) 
     )
 
 
-def merge_regions(fused: Sequence[Fused], weights: Mapping[str, float], k: int = 60) -> list[Fused]:
+def merge_regions(
+    fused: Sequence[Fused],
+    weights: Mapping[str, float],
+    k: int = 60,
+    vectors: Mapping[str, str] | None = None,
+) -> list[Fused]:
     """Fold text hits lying inside an image's box (OCR lines of a picture, labels of a
     figure) into that image's hit: one region, one hit. Per channel the better rank
-    counts, and ``text`` and ``caption`` (the same dense vector over the same words) count
-    as one, so a region is not credited twice for the same evidence.
+    counts, and channels searching the same named vector (``vectors``: channel -> vector;
+    ``text`` and ``caption`` share the dense text vector) count as one, so a region is not
+    credited twice for the same evidence.
+
+    The region keeps the folded text: its hit's text is the image's own text followed by
+    the text of every hit folded into it, so a page whose text lies on a full-page photo
+    still answers with that text.
 
     Page renders are not merge targets: their text chunks keep their own boxes.
     """
+    vectors = vectors or {}
     images = [f for f in fused if f.payload.get("kind") == "image" and f.payload.get("bbox")]
     merged: dict[str, Fused] = {f.point_id: f for f in fused}
     for item in fused:
@@ -89,10 +112,11 @@ def merge_regions(fused: Sequence[Fused], weights: Mapping[str, float], k: int =
         for name, ranked in item.channels.items():
             if name not in channels or ranked.rank < channels[name].rank:
                 channels[name] = ranked
-        if "text" in channels and "caption" in channels:
-            worse = "text" if channels["text"].rank > channels["caption"].rank else "caption"
-            del channels[worse]
+        channels = _one_per_vector(channels, vectors)
         fused_score = sum(weights.get(name, 1.0) / (k + c.rank) for name, c in channels.items())
-        merged[target.point_id] = Fused(current.point_id, fused_score, current.payload, channels)
+        own = current.payload.get("text") or ""
+        text = f"{own}\n{item.payload.get('text') or ''}".strip()
+        payload = {**current.payload, "text": text}
+        merged[target.point_id] = Fused(current.point_id, fused_score, payload, channels)
         del merged[item.point_id]
     return sorted(merged.values(), key=lambda f: -f.score)

@@ -99,6 +99,13 @@ class Ingestor:
         self._blobs = blobs
         self._enricher = enricher
         self._points = points
+        # A channel that reads page renders (late interaction) needs every page rendered.
+        renders = any(channel.renders_pages for channel in points.channels)
+        self._parsing = (
+            settings.parsing.model_copy(update={"page_images": "all"})
+            if renders and settings.parsing.page_images != "all"
+            else settings.parsing
+        )
         self._chunker = Chunker(
             chunk_size=settings.parsing.chunk_size, chunk_overlap=settings.parsing.chunk_overlap
         )
@@ -116,7 +123,7 @@ class Ingestor:
             raise JobCancelled(f"{job.filename}: the document was deleted")
         path = self._readable_copy(job, record)
         self._catalog.update(job.tenant, replace(record, status=DocumentStatus.PROCESSING))
-        parsed = parse_untrusted(path, self._settings.parsing, name=job.filename)
+        parsed = parse_untrusted(path, self._parsing, name=job.filename)
         observer.file_started(job.filename, parsed.page_count)
         context = PointContext(
             tenant=job.tenant,

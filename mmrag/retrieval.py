@@ -1,16 +1,10 @@
-"""Search: embed the query once per model, query every channel in one store round trip,
-fuse the rankings.
+"""Search: encode the query once per named vector, query every channel in one store
+round trip, fuse the rankings, optionally rerank.
 
-Channels:
-
-- ``text``    dense text embedding against chunks and tables
-- ``sparse``  BM25 (Qdrant IDF) against chunks and the text of images
-- ``caption`` dense text embedding against images' captions + OCR text
-- ``image``   SigLIP's text tower against image pixels (when a pixel model is set)
-
-Each point is one element, so an image and its caption come back as one hit.
-A channel with weight 0, or whose model is missing, is skipped; text-only and
-image-only corpora simply leave some channels empty.
+The channels are the registered ones (`mmrag.channels`): ``text``, ``sparse``,
+``caption``, ``image`` and ``page`` ship with mmrag. A channel with weight 0, or whose
+model is off, is skipped; text-only and image-only corpora simply leave some channels
+empty. Each point is one element, so an image and its caption come back as one hit.
 """
 
 from __future__ import annotations
@@ -18,28 +12,20 @@ from __future__ import annotations
 import re
 import time
 from collections.abc import Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 from PIL import Image
 
+from mmrag.channels import Channel, VectorValue
 from mmrag.errors import InvalidRequestError
 from mmrag.fusion import merge_regions, reciprocal_rank_fusion
-from mmrag.models.base import Captioner, ImageEmbedder, TextEmbedder
+from mmrag.models.base import Captioner, Reranker, RerankItem
 from mmrag.settings import RetrievalSettings
-from mmrag.sparse import SparseEncoder
-from mmrag.store import (
-    IMAGE_VECTOR,
-    SPARSE_VECTOR,
-    TEXT_VECTOR,
-    ChannelQuery,
-    PointFilter,
-    ScoredPoint,
-    VectorStore,
-)
-from mmrag.types import ElementKind, Hit
+from mmrag.store import PointFilter, ScoredPoint, VectorStore
+from mmrag.types import ChannelScore, ElementKind, Hit
 
-CHANNELS = ("text", "sparse", "caption", "image")
+RERANK = "rerank"  # the name a reranker's score goes under in a hit's channels
 INT64_MIN, INT64_MAX = -(2**63), 2**63 - 1
 # A payload field a metadata filter may name: a plain name (the store reads dots,
 # brackets and the like as a path into the payload, and refuses a malformed one).
@@ -48,8 +34,6 @@ METADATA_KEY = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
 RESERVED_FIELDS = frozenset(
     {"tenant", "document_id", "run_id", "content_hash", "version", "kind", "file_type", "page"}
 )
-TEXT_KINDS = [ElementKind.TEXT.value, ElementKind.TABLE.value]
-IMAGE_KINDS = [ElementKind.IMAGE.value, ElementKind.PAGE.value]
 
 
 @dataclass(frozen=True)
@@ -113,21 +97,16 @@ class SearchResult:
 
 
 def fuse(
-    rankings: dict[str, list[ScoredPoint]], weights: dict[str, float], k: int, limit: int
+    rankings: dict[str, list[ScoredPoint]],
+    weights: dict[str, float],
+    k: int,
+    limit: int,
+    vectors: dict[str, str] | None = None,
 ) -> list[Hit]:
-    """Channel rankings to the final hits: weighted RRF, then regions merged."""
-    fused = merge_regions(reciprocal_rank_fusion(rankings, weights, k), weights, k)
+    """Channel rankings to the final hits: weighted RRF, then regions merged (``vectors``
+    names each channel's searched vector: channels sharing one count once per region)."""
+    fused = merge_regions(reciprocal_rank_fusion(rankings, weights, k), weights, k, vectors)
     return [to_hit(f.point_id, f.score, f.payload, f.channels) for f in fused[:limit]]
-
-
-def _narrow(where: PointFilter, kinds: list[str]) -> PointFilter:
-    """Add a kind restriction, intersected with any the caller gave."""
-    wanted = where.match.get("kind")
-    if wanted is not None:
-        kinds = [kind for kind in kinds if kind in wanted] or ["none"]
-    return PointFilter(
-        match={**where.match, "kind": kinds}, exclude=where.exclude, ranges=where.ranges
-    )
 
 
 def checked_text(text: str, max_chars: int, what: str = "query") -> str:
@@ -171,32 +150,38 @@ def to_hit(
 
 
 class Retriever:
-    """Multi-channel search with weighted reciprocal-rank fusion."""
+    """Multi-channel search with weighted reciprocal-rank fusion and an optional reranker."""
 
     def __init__(
         self,
         *,
         store: VectorStore,
-        text_embedder: TextEmbedder,
-        image_embedder: ImageEmbedder | None,
-        sparse: SparseEncoder,
+        channels: Sequence[Channel],
         captioner: Captioner | None,
         settings: RetrievalSettings,
+        reranker: Reranker | None = None,
+        rerank_candidates: int = 30,
         max_query_chars: int = 2000,
     ) -> None:
         self._store = store
-        self._text = text_embedder
-        self._image = image_embedder
-        self._sparse = sparse
+        self._channels = {channel.name: channel for channel in channels}
         self._captioner = captioner
+        self._reranker = reranker
+        self._rerank_candidates = rerank_candidates
         self.settings = settings
         self.max_query_chars = max_query_chars
 
     def channels(self) -> list[str]:
-        """The channels this retriever can search, given its models and weights."""
-        weights = self.settings.weights()
-        available = [c for c in CHANNELS if weights[c] > 0]
-        return [c for c in available if c != "image" or self._image is not None]
+        """The channels this retriever searches, given its models and weights."""
+        return [name for name in self._channels if self.settings.weight(name) > 0]
+
+    def weights(self) -> dict[str, float]:
+        """The fusion weight of each channel searched."""
+        return {name: self.settings.weight(name) for name in self.channels()}
+
+    def text_similarity_channels(self) -> list[str]:
+        """Channels whose scores are the dense text embedder's cosine similarities."""
+        return [name for name, channel in self._channels.items() if channel.text_similarity]
 
     def search(
         self,
@@ -212,15 +197,12 @@ class Retriever:
         started = time.perf_counter()
         query = checked_text(query, self.max_query_chars)
         chosen = self._choose(channels)
-        vectors: dict[str, Any] = {}
-        if {"text", "caption"} & set(chosen):
-            vectors["dense"] = self._text.embed_query(query).tolist()
-        if "sparse" in chosen:
-            vectors["sparse"] = self._sparse.embed_query(query)
-        if "image" in chosen and self._image is not None:
-            vectors["image"] = self._image.embed_query(query).tolist()
+        vectors: dict[str, VectorValue | None] = {}
+        for channel in chosen:
+            if channel.vector not in vectors:
+                vectors[channel.vector] = channel.encode_query(query)
         embedded = time.perf_counter()
-        return self._run(chosen, vectors, tenant, limit, filters, started, embedded)
+        return self._run(chosen, vectors, query, tenant, limit, filters, started, embedded)
 
     def search_image(
         self,
@@ -233,36 +215,63 @@ class Retriever:
         """Image as the query: its pixels against stored pixels (image -> image), and its
         caption (or OCR text) against the text channels (image -> caption)."""
         started = time.perf_counter()
-        vectors: dict[str, Any] = {}
-        chosen = []
-        if self._image is not None:
-            vectors["image"] = self._image.embed_images([image])[0].tolist()
-            chosen.append("image")
         described = self._captioner.caption([image])[0] if self._captioner else ""
-        if described.strip():
-            vectors["dense"] = self._text.embed_query(described).tolist()
-            vectors["sparse"] = self._sparse.embed_query(described)
-            chosen += ["text", "sparse", "caption"]
-        if not chosen:
+        chosen = self._choose(None)
+        vectors: dict[str, VectorValue | None] = {}
+        for channel in chosen:
+            if channel.vector not in vectors:
+                vectors[channel.vector] = channel.encode_image_query(image, described)
+        if not any(vector is not None for vector in vectors.values()):
             raise InvalidRequestError("searching by image needs image_embedder or a captioner")
         embedded = time.perf_counter()
-        return self._run(chosen, vectors, tenant, limit, filters, started, embedded)
+        text = described if described.strip() else None
+        return self._run(chosen, vectors, text, tenant, limit, filters, started, embedded)
 
-    def _choose(self, channels: Sequence[str] | None) -> list[str]:
+    def rank(
+        self,
+        query: str | None,
+        rankings: dict[str, list[ScoredPoint]],
+        weights: dict[str, float],
+        limit: int,
+        rerank_scores: dict[str, float] | None = None,
+    ) -> list[Hit]:
+        """Rankings to hits: fusion, then the reranker over the fused top (text queries).
+        ``rerank_scores`` caches reranker scores by point id across calls (the eval
+        harness ranks one query's rankings under several weightings)."""
+        vectors = {name: channel.vector for name, channel in self._channels.items()}
+        if self._reranker is None or query is None:
+            return fuse(rankings, weights, self.settings.rrf_k, limit, vectors)
+        wider = max(limit, self._rerank_candidates)
+        fused = fuse(rankings, weights, self.settings.rrf_k, wider, vectors)
+        head = fused[: self._rerank_candidates]
+        cache = rerank_scores if rerank_scores is not None else {}
+        todo = [hit for hit in head if hit.point_id not in cache]
+        if todo:
+            scores = self._reranker.rerank(query, [RerankItem(hit.text) for hit in todo])
+            cache.update(zip([hit.point_id for hit in todo], map(float, scores), strict=True))
+        order = sorted(head, key=lambda hit: -cache[hit.point_id])
+        reranked = [
+            replace(hit, channels={**hit.channels, RERANK: ChannelScore(rank, cache[hit.point_id])})
+            for rank, hit in enumerate(order, start=1)
+        ]
+        return (reranked + fused[len(head) :])[:limit]
+
+    def _choose(self, channels: Sequence[str] | None) -> list[Channel]:
         available = self.channels()
-        if channels is None:
-            return available
-        unknown = set(channels) - set(CHANNELS)
-        if unknown:
-            raise InvalidRequestError(
-                f"unknown channels {sorted(unknown)}; valid: {', '.join(CHANNELS)}"
-            )
-        return [c for c in channels if c in available]
+        if channels is not None:
+            unknown = set(channels) - set(self._channels) - _registered_names()
+            if unknown:
+                raise InvalidRequestError(
+                    f"unknown channels {sorted(unknown)}; valid: {', '.join(_registered_names())}"
+                )
+            available = [name for name in available if name in channels]
+        return [self._channels[name] for name in available]
 
     def _run(
         self,
-        chosen: list[str],
-        vectors: dict[str, Any],
+        chosen: list[Channel],
+        vectors: dict[str, VectorValue | None],
+        query: str | None,
         tenant: str,
         limit: int | None,
         filters: SearchFilters | None,
@@ -270,27 +279,31 @@ class Retriever:
         embedded: float,
     ) -> SearchResult:
         where = (filters or SearchFilters()).to_point_filter(tenant)
-        candidates = max(self.settings.candidates, limit or self.settings.limit)
-        plans = {
-            "text": (TEXT_VECTOR, "dense", _narrow(where, TEXT_KINDS)),
-            "sparse": (SPARSE_VECTOR, "sparse", where),
-            "caption": (TEXT_VECTOR, "dense", _narrow(where, IMAGE_KINDS)),
-            "image": (IMAGE_VECTOR, "image", _narrow(where, IMAGE_KINDS)),
-        }
-        active = [c for c in chosen if plans[c][1] in vectors]
+        wanted = limit or self.settings.limit
+        active = [channel for channel in chosen if vectors.get(channel.vector) is not None]
         queries = [
-            ChannelQuery(plans[c][0], vectors[plans[c][1]], candidates, plans[c][2]) for c in active
+            channel.request(
+                vectors[channel.vector],  # type: ignore[arg-type]  # None filtered above
+                where,
+                max(self.settings.candidates_for(channel.name), wanted),
+                self.settings.min_dense_score if channel.text_similarity else None,
+            )
+            for channel in active
         ]
         rankings: dict[str, list[ScoredPoint]] = dict(
-            zip(active, self._store.search(queries), strict=True)
+            zip([c.name for c in active], self._store.search(queries), strict=True)
         )
         searched = time.perf_counter()
-        hits = fuse(
-            rankings, self.settings.weights(), self.settings.rrf_k, limit or self.settings.limit
-        )
+        hits = self.rank(query, rankings, self.weights(), wanted)
         timings = {
             "embed_s": embedded - started,
             "search_s": searched - embedded,
             "total_s": time.perf_counter() - started,
         }
         return SearchResult(hits=hits, rankings=rankings, timings=timings)
+
+
+def _registered_names() -> set[str]:
+    from mmrag.channels import channel_names
+
+    return set(channel_names())

@@ -19,12 +19,27 @@ from typing import Any
 from mmrag.asking import Asker
 from mmrag.blobs import BlobStore, LocalBlobStore
 from mmrag.catalog import Catalog
+from mmrag.channels import Channel, Models, build_channels
 from mmrag.documents import DocumentService, Submission
 from mmrag.enrich import ImageEnricher
 from mmrag.errors import ConfigError
 from mmrag.jobs import JobBook
-from mmrag.models.base import Answerer, Captioner, ImageEmbedder, TextEmbedder
-from mmrag.models.registry import answerers, captioners, image_embedders, text_embedders
+from mmrag.models.base import (
+    Answerer,
+    Captioner,
+    ImageEmbedder,
+    PageEmbedder,
+    Reranker,
+    TextEmbedder,
+)
+from mmrag.models.registry import (
+    answerers,
+    captioners,
+    image_embedders,
+    page_embedders,
+    rerankers,
+    text_embedders,
+)
 from mmrag.observe import IngestObserver
 from mmrag.parsing.sandbox import start_sandbox
 from mmrag.pipeline import Ingestor
@@ -45,7 +60,18 @@ class Services:
 
     # Parts a caller may supply ready-made (tests pass fakes; an app may share a model).
     REPLACEABLE = frozenset(
-        {"catalog", "store", "blobs", "text_embedder", "image_embedder", "captioner", "answerer"}
+        {
+            "catalog",
+            "store",
+            "blobs",
+            "text_embedder",
+            "image_embedder",
+            "page_embedder",
+            "reranker",
+            "captioner",
+            "answerer",
+            "channels",
+        }
     )
 
     def __init__(self, profile: ResolvedProfile, **parts: object) -> None:
@@ -110,6 +136,25 @@ class Services:
         return image_embedders.create(self.settings.image_embedder.backend, self.settings)
 
     @cached_property
+    def page_embedder(self) -> PageEmbedder | None:
+        return page_embedders.create(self.settings.page_embedder.backend, self.settings)
+
+    @cached_property
+    def reranker(self) -> Reranker | None:
+        return rerankers.create(self.settings.reranker.backend, self.settings)
+
+    @cached_property
+    def channels(self) -> list[Channel]:
+        """The registered channels whose models are on (loading those models)."""
+        models = Models(
+            text_embedder=self.text_embedder,
+            sparse=self.sparse,
+            image_embedder=self.image_embedder,
+            page_embedder=self.page_embedder,
+        )
+        return build_channels(models, self.settings)
+
+    @cached_property
     def captioner(self) -> Captioner | None:
         return captioners.create(self.settings.captioner.backend, self.settings)
 
@@ -124,11 +169,11 @@ class Services:
     def retriever(self) -> Retriever:
         return Retriever(
             store=self.store,
-            text_embedder=self.text_embedder,
-            image_embedder=self.image_embedder,
-            sparse=self.sparse,
+            channels=self.channels,
             captioner=self.captioner,
             settings=self.settings.retrieval,
+            reranker=self.reranker,
+            rerank_candidates=self.settings.reranker.candidates,
             max_query_chars=self.settings.api.max_question_chars,
         )
 
@@ -154,9 +199,7 @@ class Services:
         enricher = ImageEnricher(
             catalog=self.catalog, blobs=self.blobs, captioner=captioner, ocr_languages=ocr_languages
         )
-        points = PointBuilder(
-            text_embedder=self.text_embedder, image_embedder=self.image_embedder, sparse=self.sparse
-        )
+        points = PointBuilder(channels=self.channels, text_embedder=self.text_embedder)
         return Ingestor(
             settings=self.settings,
             catalog=self.catalog,

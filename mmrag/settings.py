@@ -25,6 +25,8 @@ from mmrag.tenancy import TENANT_PATTERN, Role
 DEFAULT_TEXT_MODEL = "sentence-transformers/all-MiniLM-L6-v2"
 DEFAULT_IMAGE_MODEL = "google/siglip-base-patch16-224"
 DEFAULT_CAPTION_MODEL = "HuggingFaceTB/SmolVLM-256M-Instruct"
+DEFAULT_PAGE_MODEL = "ModernVBERT/colmodernvbert-merged"
+DEFAULT_RERANK_MODEL = "cross-encoder/ms-marco-MiniLM-L6-v2"
 DEFAULT_CAPTION_PROMPT = (
     "Describe this image for search. Name its type (chart, table, diagram, photo, "
     "screenshot, page), its subject, and any numbers, labels or text it shows."
@@ -55,6 +57,37 @@ class ImageEmbedderSettings(BaseModel):
     device: str = "auto"
     precision: Precision = "auto"
     batch_size: int = Field(16, ge=1)
+
+
+class PageEmbedderSettings(BaseModel):
+    """Late-interaction page embeddings (ColPali family): one vector per image patch of a
+    rendered page, scored against the query's token vectors with MaxSim."""
+
+    backend: str = Field(
+        "transformers",
+        description="transformers (ColModernVBERT, ColQwen2, ColPali checkpoints), none",
+    )
+    model: str = Field(DEFAULT_PAGE_MODEL, description="hub id or local directory")
+    device: str = "auto"
+    precision: Precision = "auto"
+    batch_size: int = Field(4, ge=1)
+    first_stage: int = Field(
+        200,
+        ge=0,
+        le=10_000,
+        description="pages the pooled first stage hands to MaxSim; 0 = MaxSim over every page",
+    )
+
+
+class RerankerSettings(BaseModel):
+    """A cross-encoder that rescores the fused top hits against the query."""
+
+    backend: str = Field("none", description="cross-encoder (sentence-transformers), none")
+    model: str = Field(DEFAULT_RERANK_MODEL, description="hub id or local directory")
+    device: str = "auto"
+    precision: Precision = "auto"
+    batch_size: int = Field(32, ge=1)
+    candidates: int = Field(30, ge=1, le=200, description="fused hits rescored")
 
 
 class CaptionerSettings(BaseModel):
@@ -95,27 +128,62 @@ class AnswererSettings(BaseModel):
     abstain_message: str = "The indexed documents do not contain enough information to answer."
 
 
+class ChannelSettings(BaseModel):
+    """One retrieval channel's part in the search."""
+
+    weight: float = Field(1.0, ge=0, description="its weight in the fusion; 0 = not searched")
+    candidates: int | None = Field(
+        None,
+        ge=1,
+        le=1000,
+        description="candidates it gives the fusion; unset = retrieval.candidates",
+    )
+
+
 class RetrievalSettings(BaseModel):
     """Channels, their weights in reciprocal-rank fusion, and how many candidates each gives."""
 
     limit: int = Field(8, ge=1, le=200, description="hits returned")
     candidates: int = Field(50, ge=1, le=1000, description="candidates per channel before fusion")
     rrf_k: int = Field(60, ge=1, description="reciprocal-rank fusion constant")
-    text_weight: float = Field(1.0, ge=0, description="dense text over chunks and tables")
-    sparse_weight: float = Field(1.0, ge=0, description="BM25 over chunks and image texts")
-    caption_weight: float = Field(1.0, ge=0, description="dense text over image captions/OCR")
-    image_weight: float = Field(1.0, ge=0, description="SigLIP: query text against pixels")
+    channels: dict[str, ChannelSettings] = Field(
+        default_factory=dict,
+        description="per channel (text, sparse, caption, image, page, or an add-on's): weight "
+        "and candidates; a channel not listed has weight 1",
+    )
     min_dense_score: float = Field(
-        0.2, description="text and caption candidates below this cosine are noise, not evidence"
+        0.2,
+        description="candidates of the dense text channels (text, caption) with a lower cosine "
+        "similarity are dropped as noise",
     )
 
-    def weights(self) -> dict[str, float]:
-        return {
-            "text": self.text_weight,
-            "sparse": self.sparse_weight,
-            "caption": self.caption_weight,
-            "image": self.image_weight,
-        }
+    @model_validator(mode="before")
+    @classmethod
+    def _weights_of_old(cls, value: Any) -> Any:
+        """The first settings named weights ``<channel>_weight``; they still count."""
+        if not isinstance(value, dict):
+            return value
+        old = [key for key in value if key.endswith("_weight")]
+        if not old:
+            return value
+        value = dict(value)
+        channels = dict(value.get("channels") or {})
+        for key in old:
+            name = key.removesuffix("_weight")
+            entry = channels.get(name)
+            entry = entry.model_dump() if isinstance(entry, BaseModel) else dict(entry or {})
+            channels[name] = {**entry, "weight": value.pop(key)}
+        value["channels"] = channels
+        return value
+
+    def weight(self, channel: str) -> float:
+        settings = self.channels.get(channel)
+        return 1.0 if settings is None else settings.weight
+
+    def candidates_for(self, channel: str) -> int:
+        settings = self.channels.get(channel)
+        found = None if settings is None else settings.candidates
+        return self.candidates if found is None else found
 
 
 class ApiKey(BaseModel):
@@ -304,6 +372,8 @@ class Settings(BaseSettings):
     )
     text_embedder: TextEmbedderSettings = TextEmbedderSettings()
     image_embedder: ImageEmbedderSettings = ImageEmbedderSettings()
+    page_embedder: PageEmbedderSettings = PageEmbedderSettings()
+    reranker: RerankerSettings = RerankerSettings()
     captioner: CaptionerSettings = CaptionerSettings()
     parsing: ParsingSettings = ParsingSettings()
     store: StoreSettings = StoreSettings()

@@ -9,6 +9,10 @@ from typing import Any
 
 from PIL import Image
 
+SparseValue = tuple[list[int], list[float]]  # (indices, values)
+# A named vector's value: dense, sparse, or a multi-vector (one row per token or patch).
+VectorValue = list[float] | SparseValue | list[list[float]]
+
 # (left, top, right, bottom) in the page's own units (PDF points, pixels, EMU/12700),
 # origin at the top-left corner.
 BBox = tuple[float, float, float, float]
@@ -136,8 +140,7 @@ class StoredPoint:
     """One point for the vector store: named vectors plus payload."""
 
     point_id: str
-    vectors: dict[str, list[float]]
-    sparse: dict[str, tuple[list[int], list[float]]] = field(default_factory=dict)
+    vectors: dict[str, VectorValue]
     payload: dict[str, Any] = field(default_factory=dict)
 
 

@@ -148,7 +148,7 @@ def test_text_inside_an_image_merges_into_the_image_hit() -> None:
     from mmrag.types import ChannelScore
 
     def fused(point: str, kind: str, bbox: list[float], score: float, channel: str) -> Fused:
-        payload = {"document_id": "d", "page": 1, "kind": kind, "bbox": bbox}
+        payload = {"document_id": "d", "page": 1, "kind": kind, "bbox": bbox, "text": point}
         return Fused(point, score, payload, {channel: ChannelScore(1, 0.5)})
 
     figure = fused("img", "image", [100, 100, 300, 300], 0.02, "caption")
@@ -160,12 +160,15 @@ def test_text_inside_an_image_merges_into_the_image_hit() -> None:
         "label", 0.03, label.payload, {"text": ChannelScore(2, 0.5), "sparse": ChannelScore(1, 9.0)}
     )
 
-    merged = merge_regions([label, figure, outside, page], {"caption": 1.0, "sparse": 2.0}, k=1)
+    weights = {"caption": 1.0, "sparse": 2.0}
+    shared = {"text": "text", "caption": "text", "sparse": "sparse"}
+    merged = merge_regions([label, figure, outside, page], weights, k=1, vectors=shared)
 
     assert [f.point_id for f in merged] == ["img", "para", "page"]
     # caption (rank 1) stands for the dense evidence; the label's text rank 2 is the same
     assert set(merged[0].channels) == {"caption", "sparse"}
     assert merged[0].score == pytest.approx(1.0 / 2 + 2.0 / 2)
+    assert merged[0].payload["text"] == "img\nlabel"  # the region keeps the folded text
 
 
 def test_langchain_retriever_returns_documents(indexed: Services) -> None:

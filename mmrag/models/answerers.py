@@ -93,6 +93,7 @@ class TransformersAnswerer(Answerer):
         model, processor, device = load_transformers_vlm(
             model=settings.model,
             device=settings.device,
+            precision=settings.precision,
             role="answerer",
             setting="answerer.model",
         )

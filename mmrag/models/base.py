@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from abc import ABC, abstractmethod
 from collections.abc import Callable, Iterator, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import TypeVar
 
 import numpy as np
@@ -52,10 +52,20 @@ class ModelRole(ABC):  # noqa: B024 - roles below declare the abstract methods
 
 
 class TextEmbedder(ModelRole):
-    """Texts to L2-normalised float32 vectors ``[n, dimension]``."""
+    """Texts to L2-normalised float32 vectors ``[n, dimension]``.
+
+    ``max_tokens`` is the model's window (longer inputs are truncated), None where the
+    backend has no tokenizer to count with; chunkers size chunks with `count_tokens`.
+    """
 
     role = "text embedder"
     dimension: int
+    max_tokens: int | None = None
+
+    def count_tokens(self, texts: Sequence[str]) -> list[int]:
+        """Tokens the model would see for each text as a document, special tokens included,
+        counted without truncation (so a count above ``max_tokens`` means truncated)."""
+        raise NotImplementedError(f"{type(self).__name__} has no tokenizer (max_tokens is None)")
 
     def embed_documents(self, texts: Sequence[str]) -> np.ndarray:
         """Embed passages to index. Returns ``[len(texts), dimension]``."""
@@ -114,6 +124,133 @@ class ImageEmbedder(ModelRole):
 
     @abstractmethod
     def _embed_text_batch(self, texts: list[str]) -> np.ndarray: ...
+
+
+@dataclass(frozen=True, eq=False)
+class MultiVector:
+    """A late-interaction embedding: one unit-length float32 row per token or image patch.
+
+    ``vectors`` is ``[n, dimension]``, padding and masked tokens dropped. For a page,
+    ``grid = (rows, cols)`` says that the rows listed in ``patch_rows`` are the image
+    patches of a regular grid over the whole page, row-major: ``patch_rows[r * cols + c]``
+    is the row of the patch in grid row ``r``, column ``c`` (`patch_box` turns a row into
+    its page region). The other rows are prompt tokens and, for models that also look at
+    the page at a coarser scale, its global view. Queries, and models whose patches do not
+    tile the page, have ``grid`` and ``patch_rows`` None.
+    """
+
+    vectors: np.ndarray  # [n, dimension] float32
+    grid: tuple[int, int] | None = None
+    patch_rows: np.ndarray | None = None  # [rows * cols] int64, row-major
+
+    def __post_init__(self) -> None:
+        if self.vectors.ndim != 2:
+            raise ValueError(f"vectors must be [n, dimension], got shape {self.vectors.shape}")
+        if (self.grid is None) != (self.patch_rows is None):
+            raise ValueError("grid and patch_rows go together: give both or neither")
+        if self.grid is not None and self.patch_rows is not None:
+            rows, cols = self.grid
+            if self.patch_rows.shape != (rows * cols,):
+                raise ValueError(f"patch_rows must list {rows}x{cols} rows for grid {self.grid}")
+            outside = (self.patch_rows < 0) | (self.patch_rows >= len(self.vectors))
+            if outside.any():
+                raise ValueError("patch_rows points outside vectors")
+
+    def patch_box(self, row: int) -> tuple[float, float, float, float] | None:
+        """The page region of vector ``row`` as (left, top, right, bottom) fractions of the
+        page's width and height; None when that row is not a grid patch."""
+        if self.grid is None or self.patch_rows is None:
+            return None
+        found = np.flatnonzero(self.patch_rows == row)
+        if not len(found):
+            return None
+        rows, cols = self.grid
+        grid_row, grid_col = divmod(int(found[0]), cols)
+        return (grid_col / cols, grid_row / rows, (grid_col + 1) / cols, (grid_row + 1) / rows)
+
+
+def pooled(multivector: MultiVector) -> np.ndarray:
+    """The L2-normalised mean of the rows, ``[dimension]``: one vector for a first-stage
+    (single-vector) search before late-interaction scoring."""
+    mean = multivector.vectors.mean(axis=0, keepdims=True)  # [1, dimension]
+    return l2_normalize(mean)[0].astype(np.float32, copy=False)
+
+
+def _normalised(multivector: MultiVector) -> MultiVector:
+    vectors = l2_normalize(np.asarray(multivector.vectors, dtype=np.float32))
+    return replace(multivector, vectors=vectors.astype(np.float32, copy=False))
+
+
+class PageEmbedder(ModelRole):
+    """Page images and query texts to multi-vectors (late interaction, ColPali family):
+    a page scores against a query by MaxSim, the sum over query rows of the best page row."""
+
+    role = "page embedder"
+    dimension: int
+
+    def embed_pages(self, images: Sequence[Image.Image]) -> list[MultiVector]:
+        """One `MultiVector` per page image, in order, with its patch grid where known."""
+
+        def run(batch: list[Image.Image]) -> list[MultiVector]:
+            self.items_processed += len(batch)
+            return self._embed_page_batch([image.convert("RGB") for image in batch])
+
+        batches = _in_batches(images, self.batch_size, run)
+        return [_normalised(page) for batch in batches for page in batch]
+
+    def embed_queries(self, texts: Sequence[str]) -> list[MultiVector]:
+        """One `MultiVector` per query text (no grid), in order."""
+
+        def run(batch: list[str]) -> list[MultiVector]:
+            self.items_processed += len(batch)
+            return self._embed_query_batch(batch)
+
+        batches = _in_batches(texts, self.batch_size, run)
+        return [_normalised(query) for batch in batches for query in batch]
+
+    def embed_query(self, text: str) -> MultiVector:
+        """Embed one query."""
+        return self.embed_queries([text])[0]
+
+    @abstractmethod
+    def _embed_page_batch(self, images: list[Image.Image]) -> list[MultiVector]: ...
+
+    @abstractmethod
+    def _embed_query_batch(self, texts: list[str]) -> list[MultiVector]: ...
+
+
+@dataclass(frozen=True)
+class RerankItem:
+    """One candidate for a reranker: its text and, for rerankers that read pixels, its image."""
+
+    text: str
+    image: Image.Image | None = None
+
+
+class Reranker(ModelRole):
+    """Scores each (query, candidate) pair jointly; higher means more relevant.
+
+    The cross-encoder backend reads `RerankItem.text`. A multimodal reranker (a VLM that
+    scores page images against the query) is another backend of this same role that reads
+    `RerankItem.image` too; ``reads_images`` tells the caller to fetch the pixels.
+    """
+
+    role = "reranker"
+    reads_images = False
+
+    def rerank(self, query: str, candidates: Sequence[RerankItem]) -> np.ndarray:
+        """One float32 score per candidate, in the candidates' order: ``[len(candidates)]``."""
+
+        def run(batch: list[RerankItem]) -> np.ndarray:
+            self.items_processed += len(batch)
+            return np.asarray(self._score_batch(query, batch), dtype=np.float32).reshape(-1)
+
+        parts = _in_batches(candidates, self.batch_size, run)
+        return np.concatenate(parts) if parts else np.zeros(0, dtype=np.float32)
+
+    @abstractmethod
+    def _score_batch(self, query: str, candidates: list[RerankItem]) -> np.ndarray:
+        """Score one batch; returns ``[len(candidates)]``."""
 
 
 class Captioner(ModelRole):

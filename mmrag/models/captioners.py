@@ -39,7 +39,11 @@ class TransformersCaptioner(Captioner):
     @classmethod
     def load(cls, settings: CaptionerSettings) -> TransformersCaptioner:
         model, processor, device = load_transformers_vlm(
-            model=settings.model, device=settings.device, role=ROLE, setting=SETTING
+            model=settings.model,
+            device=settings.device,
+            precision=settings.precision,
+            role=ROLE,
+            setting=SETTING,
         )
         return cls(model=model, processor=processor, device=device, settings=settings)
 

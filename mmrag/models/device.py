@@ -34,11 +34,52 @@ def resolve_device(name: str) -> str:
     return name
 
 
-def preferred_dtype(device: str) -> torch.dtype:
-    """Weights in bf16 on GPUs (half the memory, tensor cores); fp32 elsewhere."""
+PRECISIONS = ("auto", "fp32", "bf16")
+
+
+def _check_precision(precision: str) -> None:
+    if precision not in PRECISIONS:
+        raise ConfigError(f"unknown precision {precision!r}; use auto, fp32 or bf16")
+
+
+def gpu_has_native_bf16() -> bool:
+    """bf16 in hardware (Ampere and newer); emulated bf16 is slower than fp32."""
     import torch
 
-    if device.startswith("cuda") and torch.cuda.is_bf16_supported():
+    return bool(torch.cuda.is_bf16_supported(including_emulation=False))
+
+
+def weights_dtype(device: str, precision: str) -> torch.dtype:
+    """The dtype every backend loads its weights in, for a device and a precision setting.
+
+    ============  ==========================  =========  ===========================
+    device        auto                        fp32       bf16
+    ============  ==========================  =========  ===========================
+    cuda, cuda:N  bf16 (fp32 without native)  fp32       bf16 (ConfigError without)
+    mps           fp32                        fp32       bf16
+    cpu           fp32                        fp32       fp32, with bf16 autocast
+    ============  ==========================  =========  ===========================
+
+    On GPUs bf16 halves the memory and runs on tensor cores. On the CPU the weights stay
+    fp32 whatever the setting: ``bf16`` (and ``auto`` on CPUs with bf16 instructions) runs
+    the matmuls in bf16 through autocast in `inference` (see `use_cpu_autocast`), which
+    keeps norms and softmax in fp32. ``auto`` on Apple GPUs stays fp32: many MPS kernels
+    lack bf16.
+    """
+    import torch
+
+    _check_precision(precision)
+    if device.startswith("cuda"):
+        if precision == "fp32":
+            return torch.float32
+        if gpu_has_native_bf16():
+            return torch.bfloat16
+        if precision == "bf16":
+            raise ConfigError(
+                "precision 'bf16' requested but this GPU has no native bf16; use auto or fp32"
+            )
+        return torch.float32
+    if device == "mps" and precision == "bf16":
         return torch.bfloat16
     return torch.float32
 
@@ -63,8 +104,7 @@ def cpu_has_fast_bf16() -> bool:
 def use_cpu_autocast(device: str, precision: str) -> bool:
     """bf16 autocast on the CPU: on for ``bf16``, and for ``auto`` where the CPU has bf16
     instructions (embeddings agree with fp32 to a cosine of 0.9999; 1.7x faster here)."""
-    if precision not in {"auto", "fp32", "bf16"}:
-        raise ConfigError(f"unknown precision {precision!r}; use auto, fp32 or bf16")
+    _check_precision(precision)
     if device != "cpu":
         return False
     return precision == "bf16" or (precision == "auto" and cpu_has_fast_bf16())

@@ -9,7 +9,7 @@ import numpy as np
 from PIL import Image
 
 from mmrag.models.base import ImageEmbedder
-from mmrag.models.device import inference, preferred_dtype, resolve_device
+from mmrag.models.device import inference, resolve_device, weights_dtype
 from mmrag.models.loading import loading
 from mmrag.models.registry import image_embedders
 from mmrag.settings import ImageEmbedderSettings, Settings
@@ -54,7 +54,8 @@ class SiglipEmbedder(ImageEmbedder):
             from transformers import AutoModel, AutoProcessor
 
             device = resolve_device(settings.device)
-            model = AutoModel.from_pretrained(settings.model, dtype=preferred_dtype(device))
+            dtype = weights_dtype(device, settings.precision)
+            model = AutoModel.from_pretrained(settings.model, dtype=dtype)
             processor = AutoProcessor.from_pretrained(settings.model)
         return cls(
             model=model.to(device).eval(),
@@ -125,6 +126,7 @@ class OpenClipEmbedder(ImageEmbedder):
 
             device = resolve_device(settings.device)
             model, _, preprocess = open_clip.create_model_and_transforms(name, device=device)
+            model.to(weights_dtype(device, settings.precision))
             tokenizer = open_clip.get_tokenizer(name)
         return cls(
             model=model.eval(),
@@ -139,7 +141,9 @@ class OpenClipEmbedder(ImageEmbedder):
     def _embed_image_batch(self, images: list[Image.Image]) -> np.ndarray:
         import torch
 
-        pixels = torch.stack([self._preprocess(image) for image in images]).to(self._device)
+        dtype = next(self._model.parameters()).dtype
+        pixels = torch.stack([self._preprocess(image) for image in images])  # [batch, 3, h, w]
+        pixels = pixels.to(self._device, dtype=dtype)
         with inference(self._device, self._precision):
             features = self._model.encode_image(pixels)  # [batch, dim]
         return features.float().cpu().numpy()

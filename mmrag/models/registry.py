@@ -15,7 +15,14 @@ from collections.abc import Callable
 from typing import Any, Generic, TypeVar
 
 from mmrag.errors import ConfigError
-from mmrag.models.base import Answerer, Captioner, ImageEmbedder, TextEmbedder
+from mmrag.models.base import (
+    Answerer,
+    Captioner,
+    ImageEmbedder,
+    PageEmbedder,
+    Reranker,
+    TextEmbedder,
+)
 
 R = TypeVar("R")
 
@@ -25,6 +32,8 @@ _BUILTIN_MODULES = (
     "mmrag.models.image",
     "mmrag.models.captioners",
     "mmrag.models.answerers",
+    "mmrag.models.pages",
+    "mmrag.models.rerankers",
 )
 
 
@@ -77,3 +86,5 @@ text_embedders: Registry[TextEmbedder] = Registry("text embedder", "text_embedde
 image_embedders: Registry[ImageEmbedder] = Registry("image embedder", "image_embedder.backend")
 captioners: Registry[Captioner] = Registry("captioner", "captioner.backend")
 answerers: Registry[Answerer] = Registry("answerer", "answerer.backend")
+page_embedders: Registry[PageEmbedder] = Registry("page embedder", "page_embedder.backend")
+rerankers: Registry[Reranker] = Registry("reranker", "reranker.backend")

@@ -2,15 +2,19 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import Any
 
 import numpy as np
 
 from mmrag.models.base import TextEmbedder
-from mmrag.models.device import inference, resolve_device
+from mmrag.models.device import inference, resolve_device, weights_dtype
 from mmrag.models.loading import loading
 from mmrag.models.registry import text_embedders
 from mmrag.settings import Settings, TextEmbedderSettings
+
+# The prompts `SentenceTransformer.encode_document` looks for, in its order.
+_DOCUMENT_PROMPTS = ("document", "passage", "corpus")
 
 
 class SentenceTransformerEmbedder(TextEmbedder):
@@ -27,6 +31,8 @@ class SentenceTransformerEmbedder(TextEmbedder):
         dimension = getattr(model, "get_embedding_dimension", None)
         dimension = dimension or model.get_sentence_embedding_dimension
         self.dimension = int(dimension())
+        window = getattr(model, "max_seq_length", None)
+        self.max_tokens = int(window) if window else None
 
     @classmethod
     def load(cls, settings: TextEmbedderSettings) -> SentenceTransformerEmbedder:
@@ -34,7 +40,10 @@ class SentenceTransformerEmbedder(TextEmbedder):
             from sentence_transformers import SentenceTransformer
 
             device = resolve_device(settings.device)
-            model = SentenceTransformer(settings.model, device=device)
+            dtype = weights_dtype(device, settings.precision)
+            model = SentenceTransformer(
+                settings.model, device=device, model_kwargs={"dtype": dtype}
+            )
         return cls(
             model=model,
             model_id=settings.model,
@@ -42,6 +51,27 @@ class SentenceTransformerEmbedder(TextEmbedder):
             device=device,
             precision=settings.precision,
         )
+
+    def count_tokens(self, texts: Sequence[str]) -> list[int]:
+        """Tokens each text takes as a document: the model's document prompt, the text and
+        the special tokens, counted by the model's own tokenizer without truncation."""
+        prompt = self._document_prompt()
+        encoded = self._model.tokenizer(
+            [prompt + text for text in texts],
+            add_special_tokens=True,
+            truncation=False,
+            verbose=False,  # no "longer than the maximum" warning: long texts are the point
+        )
+        return [len(ids) for ids in encoded["input_ids"]]
+
+    def _document_prompt(self) -> str:
+        """The prompt `encode_document` prepends (most models have none)."""
+        prompts: dict[str, str] = getattr(self._model, "prompts", None) or {}
+        for name in _DOCUMENT_PROMPTS:
+            if name in prompts:
+                return prompts[name]
+        default = getattr(self._model, "default_prompt_name", None)
+        return prompts.get(default, "") if default else ""
 
     def _embed_batch(self, texts: list[str], *, query: bool) -> np.ndarray:
         # encode_query / encode_document apply the model's own query/passage prompts.

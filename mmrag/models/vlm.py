@@ -11,12 +11,12 @@ from PIL import Image
 from pydantic import SecretStr
 
 from mmrag.errors import ModelLoadError
-from mmrag.models.device import preferred_dtype, resolve_device
+from mmrag.models.device import resolve_device, weights_dtype
 from mmrag.models.loading import loading
 
 
 def load_transformers_vlm(
-    *, model: str, device: str, role: str, setting: str
+    *, model: str, device: str, precision: str, role: str, setting: str
 ) -> tuple[Any, Any, str]:
     """An image-text-to-text model and its processor; returns (model, processor, device)."""
     with loading(role, model, setting):
@@ -25,7 +25,7 @@ def load_transformers_vlm(
         resolved = resolve_device(device)
         processor = AutoProcessor.from_pretrained(model)
         loaded: Any = AutoModelForImageTextToText.from_pretrained(
-            model, dtype=preferred_dtype(resolved)
+            model, dtype=weights_dtype(resolved, precision)
         )
     return loaded.to(resolved).eval(), processor, resolved
 

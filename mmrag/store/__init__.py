@@ -6,13 +6,12 @@ from pathlib import Path
 
 from mmrag.settings import StoreSettings
 from mmrag.store.base import (
-    IMAGE_VECTOR,
-    SPARSE_VECTOR,
-    TEXT_VECTOR,
     ChannelQuery,
     CollectionSchema,
     PointFilter,
     ScoredPoint,
+    VectorKind,
+    VectorSpec,
     VectorStore,
     point_id,
 )
@@ -31,13 +30,12 @@ def open_store(settings: StoreSettings, *, embedded_root: Path) -> VectorStore:
 
 
 __all__ = [
-    "IMAGE_VECTOR",
-    "SPARSE_VECTOR",
-    "TEXT_VECTOR",
     "ChannelQuery",
     "CollectionSchema",
     "ScoredPoint",
     "PointFilter",
+    "VectorKind",
+    "VectorSpec",
     "VectorStore",
     "open_store",
     "point_id",

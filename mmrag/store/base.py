@@ -1,28 +1,41 @@
 """The vector store contract, the schema both Qdrant adapters share, and point ids.
 
 One collection per knowledge base. Each point is one element (text chunk, table,
-image, page render) carrying the named vectors that apply to it:
-
-- ``text``   dense text embedding (chunk text, or an image's caption + OCR text)
-- ``sparse`` BM25 term weights; Qdrant applies IDF at query time (Modifier.IDF)
-- ``image``  SigLIP pixel embedding (images and page renders only)
-
-So an image and its caption are one point, and one hit.
+image, page render) carrying the named vectors the channels (`mmrag.channels`) give it:
+dense, sparse (BM25 term weights; Qdrant applies IDF at query time) or multi-vectors
+(late interaction, scored with MaxSim). So an image and its caption are one point, and
+one hit.
 """
 
 from __future__ import annotations
 
+import enum
 import uuid
 from abc import ABC, abstractmethod
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from mmrag.types import StoredPoint
+from mmrag.types import SparseValue, StoredPoint, VectorValue
 
-TEXT_VECTOR = "text"
-SPARSE_VECTOR = "sparse"
-IMAGE_VECTOR = "image"
+__all__ = ["SparseValue", "VectorValue"]
+
+
+class VectorKind(enum.StrEnum):
+    DENSE = "dense"  # one vector, cosine similarity
+    SPARSE = "sparse"  # term weights; the store applies IDF at query time (BM25)
+    MULTI = "multi"  # late interaction: many vectors, scored with MaxSim (cosine)
+
+
+@dataclass(frozen=True)
+class VectorSpec:
+    """A named vector of the collection."""
+
+    name: str
+    kind: VectorKind
+    size: int = 0  # dense and multi: the dimension
+    indexed: bool = True  # build an HNSW graph (multi-vectors are rescored, not walked)
+
 
 # Payload fields filtered on, and their index types.
 KEYWORD_FIELDS = ("document_id", "kind", "content_hash", "file_type", "image_id")
@@ -57,13 +70,15 @@ class PointFilter:
 
 @dataclass(frozen=True)
 class ChannelQuery:
-    """One nearest-neighbour search: a named vector, the query vector, a limit, a filter."""
+    """One nearest-neighbour search: a named vector, the query vector, a limit, a filter;
+    with ``prefetch``, only the candidates that first search finds are scored."""
 
     vector_name: str
-    vector: list[float] | tuple[list[int], list[float]]  # dense, or sparse (indices, values)
+    vector: VectorValue
     limit: int
     where: PointFilter | None = None
     score_threshold: float | None = None  # drop candidates scoring lower
+    prefetch: ChannelQuery | None = None
 
 
 @dataclass(frozen=True)
@@ -75,8 +90,50 @@ class ScoredPoint:
 
 @dataclass(frozen=True)
 class CollectionSchema:
-    text_dimension: int
-    image_dimension: int | None  # None: no pixel channel
+    """The named vectors of a collection (from the active channels)."""
+
+    vectors: tuple[VectorSpec, ...]
+
+    def to_json(self) -> list[dict[str, Any]]:
+        return [
+            {"name": v.name, "kind": v.kind.value, "size": v.size, "indexed": v.indexed}
+            for v in self.vectors
+        ]
+
+    @classmethod
+    def from_json(cls, data: Any) -> CollectionSchema:
+        """Read a stored schema; the first format (text and image dimensions) too."""
+        if isinstance(data, dict):  # {"text_dimension": 384, "image_dimension": 768 | None}
+            specs = [
+                VectorSpec("text", VectorKind.DENSE, int(data["text_dimension"])),
+                VectorSpec("sparse", VectorKind.SPARSE),
+            ]
+            if data.get("image_dimension"):
+                specs.append(VectorSpec("image", VectorKind.DENSE, int(data["image_dimension"])))
+            return cls(tuple(specs))
+        return cls(
+            tuple(
+                VectorSpec(d["name"], VectorKind(d["kind"]), int(d["size"]), bool(d["indexed"]))
+                for d in data
+            )
+        )
+
+    def merged(self, other: CollectionSchema) -> tuple[CollectionSchema, list[VectorSpec]]:
+        """This schema plus the vectors only ``other`` has (returned second). A vector both
+        have with another kind or size raises `ValueError` naming it."""
+        mine = {v.name: v for v in self.vectors}
+        added = []
+        for spec in other.vectors:
+            known = mine.get(spec.name)
+            if known is None:
+                added.append(spec)
+            elif (known.kind, known.size) != (spec.kind, spec.size):
+                raise ValueError(
+                    f"the collection's {spec.name!r} vectors are {known.kind.value} of size "
+                    f"{known.size}, the configured model makes {spec.kind.value} of size "
+                    f"{spec.size}"
+                )
+        return CollectionSchema(self.vectors + tuple(added)), added
 
 
 class VectorStore(ABC):

@@ -14,16 +14,15 @@ from typing import Any
 from mmrag.errors import StoreError
 from mmrag.settings import StoreSettings
 from mmrag.store.base import (
-    IMAGE_VECTOR,
     INTEGER_FIELDS,
     KEYWORD_FIELDS,
-    SPARSE_VECTOR,
     TENANT_FIELD,
-    TEXT_VECTOR,
     ChannelQuery,
     CollectionSchema,
     PointFilter,
     ScoredPoint,
+    VectorKind,
+    VectorSpec,
     VectorStore,
 )
 from mmrag.types import StoredPoint
@@ -50,6 +49,45 @@ def client_filter(where: PointFilter | None) -> Any:
     return models.Filter(
         must=[condition(k, v) for k, v in where.match.items()] + ranges or None,
         must_not=[condition(k, v) for k, v in where.exclude.items()] or None,
+    )
+
+
+def _vector(value: Any) -> Any:
+    """A sparse (indices, values) pair becomes a SparseVector; dense and multi pass as lists."""
+    from qdrant_client import models
+
+    if isinstance(value, tuple):
+        return models.SparseVector(indices=value[0], values=value[1])
+    return value
+
+
+def _prefetch(first: ChannelQuery | None) -> Any:
+    from qdrant_client import models
+
+    if first is None:
+        return None
+    return models.Prefetch(
+        query=_vector(first.vector),
+        using=first.vector_name,
+        limit=first.limit,
+        filter=client_filter(first.where),
+        prefetch=_prefetch(first.prefetch),
+    )
+
+
+def _vector_params(spec: VectorSpec) -> Any:
+    """Dense and multi-vector parameters; a vector that is only rescored gets no graph."""
+    from qdrant_client import models
+
+    return models.VectorParams(
+        size=spec.size,
+        distance=models.Distance.COSINE,
+        multivector_config=(
+            models.MultiVectorConfig(comparator=models.MultiVectorComparator.MAX_SIM)
+            if spec.kind == VectorKind.MULTI
+            else None
+        ),
+        hnsw_config=None if spec.indexed else models.HnswConfigDiff(m=0),
     )
 
 
@@ -102,22 +140,17 @@ class QdrantClientStore(VectorStore):
         if self._collection_exists():
             self._check(schema)
             return
-        vectors = {
-            TEXT_VECTOR: models.VectorParams(
-                size=schema.text_dimension, distance=models.Distance.COSINE
-            )
-        }
-        if schema.image_dimension:
-            vectors[IMAGE_VECTOR] = models.VectorParams(
-                size=schema.image_dimension, distance=models.Distance.COSINE
-            )
         self._call(
             "create the collection",
             self._client.create_collection,
             self._collection,
-            vectors_config=vectors,
+            vectors_config={
+                v.name: _vector_params(v) for v in schema.vectors if v.kind != VectorKind.SPARSE
+            },
             sparse_vectors_config={
-                SPARSE_VECTOR: models.SparseVectorParams(modifier=models.Modifier.IDF)
+                v.name: models.SparseVectorParams(modifier=models.Modifier.IDF)
+                for v in schema.vectors
+                if v.kind == VectorKind.SPARSE
             },
             shard_number=self._settings.shard_number,
             replication_factor=self._settings.replication_factor,
@@ -157,35 +190,45 @@ class QdrantClientStore(VectorStore):
             )
 
     def _check(self, schema: CollectionSchema) -> None:
+        """A server cannot add named vectors to a collection: each configured one must be
+        there already, of the same kind and size."""
         info = self._call("read the collection", self._client.get_collection, self._collection)
-        vectors = info.config.params.vectors or {}
-        text = vectors.get(TEXT_VECTOR)
-        if text is None or text.size != schema.text_dimension:
-            raise StoreError(
-                f"collection {self._collection!r} has text vectors of size "
-                f"{getattr(text, 'size', None)}, the text embedder makes {schema.text_dimension}; "
-                "use another store.collection"
-            )
-        image = vectors.get(IMAGE_VECTOR)
-        if schema.image_dimension and (image is None or image.size != schema.image_dimension):
-            raise StoreError(
-                f"collection {self._collection!r} has no {schema.image_dimension}-d image vectors; "
-                "it was created without the pixel channel: use another store.collection"
-            )
+        dense = info.config.params.vectors or {}
+        sparse = info.config.params.sparse_vectors or {}
+        for spec in schema.vectors:
+            if spec.kind == VectorKind.SPARSE:
+                problem = None if spec.name in sparse else "no such sparse vector"
+            else:
+                found = dense.get(spec.name)
+                multi = found is not None and found.multivector_config is not None
+                if found is None:
+                    problem = "no such vector"
+                elif found.size != spec.size or multi != (spec.kind == VectorKind.MULTI):
+                    kind = "multi" if multi else "dense"
+                    problem = f"{kind} vectors of size {found.size}"
+                else:
+                    problem = None
+            if problem:
+                raise StoreError(
+                    f"collection {self._collection!r} cannot hold the {spec.kind.value} "
+                    f"{spec.name!r} vectors of size {spec.size} the configured channels need "
+                    f"({problem}); it was created with other models or channels: use another "
+                    "store.collection"
+                )
 
     def upsert(self, points: Sequence[StoredPoint]) -> None:
         from qdrant_client import models
 
         if not points:
             return
-        structs = []
-        for point in points:
-            vector: dict[str, Any] = dict(point.vectors)
-            for name, (indices, values) in point.sparse.items():
-                vector[name] = models.SparseVector(indices=indices, values=values)
-            structs.append(
-                models.PointStruct(id=point.point_id, vector=vector, payload=point.payload)
+        structs = [
+            models.PointStruct(
+                id=point.point_id,
+                vector={name: _vector(value) for name, value in point.vectors.items()},
+                payload=point.payload,
             )
+            for point in points
+        ]
         self._call(
             "upsert points", self._client.upsert, self._collection, points=structs, wait=True
         )
@@ -219,21 +262,18 @@ class QdrantClientStore(VectorStore):
 
         if not queries or not self._collection_exists():
             return [[] for _ in queries]
-        requests = []
-        for query in queries:
-            vector: Any = query.vector
-            if isinstance(vector, tuple):
-                vector = models.SparseVector(indices=vector[0], values=vector[1])
-            requests.append(
-                models.QueryRequest(
-                    query=vector,
-                    using=query.vector_name,
-                    limit=query.limit,
-                    filter=client_filter(query.where),
-                    score_threshold=query.score_threshold,
-                    with_payload=True,
-                )
+        requests = [
+            models.QueryRequest(
+                query=_vector(query.vector),
+                using=query.vector_name,
+                prefetch=_prefetch(query.prefetch),
+                limit=query.limit,
+                filter=client_filter(query.where),
+                score_threshold=query.score_threshold,
+                with_payload=True,
             )
+            for query in queries
+        ]
         responses = self._call(
             "search", self._client.query_batch_points, self._collection, requests=requests
         )

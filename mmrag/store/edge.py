@@ -17,16 +17,15 @@ from typing import Any, TypeVar
 
 from mmrag.errors import StoreError, StoreLockedError
 from mmrag.store.base import (
-    IMAGE_VECTOR,
     INTEGER_FIELDS,
     KEYWORD_FIELDS,
-    SPARSE_VECTOR,
     TENANT_FIELD,
-    TEXT_VECTOR,
     ChannelQuery,
     CollectionSchema,
     PointFilter,
     ScoredPoint,
+    VectorKind,
+    VectorSpec,
     VectorStore,
 )
 from mmrag.types import StoredPoint
@@ -52,6 +51,56 @@ def edge_filter(where: PointFilter | None) -> Any:
     return q.Filter(
         must=[condition(k, v) for k, v in where.match.items()] + ranges or None,
         must_not=[condition(k, v) for k, v in where.exclude.items()] or None,
+    )
+
+
+def _vector(value: Any) -> Any:
+    """A sparse (indices, values) pair becomes the engine's SparseVector; dense vectors and
+    multi-vectors pass as lists."""
+    import qdrant_edge as q
+
+    if isinstance(value, tuple):
+        return q.SparseVector(indices=value[0], values=value[1])
+    return value
+
+
+def _prefetches(first: ChannelQuery | None) -> Any:
+    import qdrant_edge as q
+
+    if first is None:
+        return None
+    return [
+        q.Prefetch(
+            limit=first.limit,
+            query=q.Query.Nearest(_vector(first.vector), using=first.vector_name),
+            prefetches=_prefetches(first.prefetch),
+            filter=edge_filter(first.where),
+        )
+    ]
+
+
+def _multivector(spec: VectorSpec) -> Any:
+    import qdrant_edge as q
+
+    if spec.kind != VectorKind.MULTI:
+        return None
+    return q.MultiVectorConfig(comparator=q.MultiVectorComparator.MaxSim)
+
+
+def _dense_params(spec: VectorSpec) -> Any:
+    """Dense and multi-vector parameters; a vector that is only rescored gets no graph."""
+    import qdrant_edge as q
+
+    hnsw = (
+        None
+        if spec.indexed
+        else q.HnswIndexConfig(m=0, ef_construct=100, full_scan_threshold=10_000)
+    )
+    return q.EdgeVectorParams(
+        size=spec.size,
+        distance=q.Distance.Cosine,
+        multivector_config=_multivector(spec),
+        hnsw_config=hnsw,
     )
 
 
@@ -101,24 +150,26 @@ class EdgeStore(VectorStore):
     def _create(self, schema: CollectionSchema) -> Any:
         import qdrant_edge as q
 
-        vectors = {
-            TEXT_VECTOR: q.EdgeVectorParams(size=schema.text_dimension, distance=q.Distance.Cosine)
-        }
-        if schema.image_dimension:
-            vectors[IMAGE_VECTOR] = q.EdgeVectorParams(
-                size=schema.image_dimension, distance=q.Distance.Cosine
-            )
         config = q.EdgeConfig(
-            vectors=vectors,
-            sparse_vectors={SPARSE_VECTOR: q.EdgeSparseVectorParams(modifier=q.Modifier.Idf)},
+            vectors={
+                v.name: _dense_params(v) for v in schema.vectors if v.kind != VectorKind.SPARSE
+            },
+            sparse_vectors={
+                v.name: q.EdgeSparseVectorParams(modifier=q.Modifier.Idf)
+                for v in schema.vectors
+                if v.kind == VectorKind.SPARSE
+            },
         )
         shard = q.EdgeShard.create(str(self.path), config)
         for name in KEYWORD_FIELDS + (TENANT_FIELD,):
             shard.update(q.UpdateOperation.create_field_index(name, q.PayloadSchemaType.Keyword))
         for name in INTEGER_FIELDS:
             shard.update(q.UpdateOperation.create_field_index(name, q.PayloadSchemaType.Integer))
-        (self.path / SCHEMA_FILE).write_text(json.dumps(schema.__dict__))
+        self._write_schema(schema)
         return shard
+
+    def _write_schema(self, schema: CollectionSchema) -> None:
+        (self.path / SCHEMA_FILE).write_text(json.dumps(schema.to_json()))
 
     def _exists(self) -> bool:
         """An open shard exists; otherwise look for the files (no JSON read on reads)."""
@@ -126,35 +177,35 @@ class EdgeStore(VectorStore):
 
     def schema(self) -> CollectionSchema | None:
         file = self.path / SCHEMA_FILE
-        return CollectionSchema(**json.loads(file.read_text())) if file.is_file() else None
+        return CollectionSchema.from_json(json.loads(file.read_text())) if file.is_file() else None
 
     @_serialised
     def ensure_collection(self, schema: CollectionSchema) -> None:
+        """Create the collection, or add the vectors a newly enabled channel needs."""
         import qdrant_edge as q
 
         existing = self.schema()
         shard = self._open(schema)
         if existing is None:
             return
-        if existing.text_dimension != schema.text_dimension:
+        try:
+            merged, added = existing.merged(schema)
+        except ValueError as exc:
             raise StoreError(
-                f"collection at {self.path} holds {existing.text_dimension}-d text vectors but the "
-                f"text embedder makes {schema.text_dimension}-d ones; use another store.collection "
-                "or delete the data directory to re-index"
-            )
-        if schema.image_dimension and existing.image_dimension is None:
-            shard.update(
-                q.UpdateOperation.create_dense_vector(
-                    IMAGE_VECTOR, schema.image_dimension, q.Distance.Cosine
+                f"{exc} (collection at {self.path}); use another store.collection or delete "
+                "the data directory to re-index"
+            ) from None
+        for spec in added:
+            if spec.kind == VectorKind.SPARSE:
+                shard.update(q.UpdateOperation.create_sparse_vector(spec.name, q.Modifier.Idf))
+            else:
+                shard.update(
+                    q.UpdateOperation.create_dense_vector(
+                        spec.name, spec.size, q.Distance.Cosine, _multivector(spec)
+                    )
                 )
-            )
-            (self.path / SCHEMA_FILE).write_text(json.dumps(schema.__dict__))
-        elif schema.image_dimension and existing.image_dimension != schema.image_dimension:
-            raise StoreError(
-                f"collection at {self.path} holds {existing.image_dimension}-d image vectors but "
-                f"the image embedder makes {schema.image_dimension}-d ones; use another "
-                "store.collection"
-            )
+        if added:
+            self._write_schema(merged)
 
     @_serialised
     def upsert(self, points: Sequence[StoredPoint]) -> None:
@@ -163,12 +214,14 @@ class EdgeStore(VectorStore):
         if not points:
             return
         shard = self._open(None)
-        converted = []
-        for point in points:
-            vectors: dict[str, Any] = dict(point.vectors)
-            for name, (indices, values) in point.sparse.items():
-                vectors[name] = q.SparseVector(indices=indices, values=values)
-            converted.append(q.Point(point.point_id, vectors, point.payload))
+        converted = [
+            q.Point(
+                point.point_id,
+                {name: _vector(value) for name, value in point.vectors.items()},
+                point.payload,
+            )
+            for point in points
+        ]
         shard.update(q.UpdateOperation.upsert_points(converted))
 
     @_serialised
@@ -192,20 +245,17 @@ class EdgeStore(VectorStore):
 
         if not queries or not self._exists():
             return [[] for _ in queries]
-        requests = []
-        for query in queries:
-            vector: Any = query.vector
-            if isinstance(vector, tuple):
-                vector = q.SparseVector(indices=vector[0], values=vector[1])
-            requests.append(
-                q.QueryRequest(
-                    limit=query.limit,
-                    query=q.Query.Nearest(vector, using=query.vector_name),
-                    filter=edge_filter(query.where),
-                    score_threshold=query.score_threshold,
-                    with_payload=True,
-                )
+        requests = [
+            q.QueryRequest(
+                limit=query.limit,
+                query=q.Query.Nearest(_vector(query.vector), using=query.vector_name),
+                prefetches=_prefetches(query.prefetch),
+                filter=edge_filter(query.where),
+                score_threshold=query.score_threshold,
+                with_payload=True,
             )
+            for query in queries
+        ]
         results = self._open(None).query_batch(q.QueryBatchRequest(requests))
         return [
             [ScoredPoint(str(p.id), float(p.score), dict(p.payload or {})) for p in ranked]

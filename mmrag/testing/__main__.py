@@ -23,6 +23,14 @@ model = "{minilm}"
 backend = "siglip"
 model = "{models / "siglip"}"
 
+[page_embedder]
+backend = "transformers"
+model = "{models / "colmodernvbert"}"
+
+[reranker]
+backend = "cross-encoder"
+model = "{models / "cross-encoder"}"
+
 [captioner]
 backend = "transformers"
 model = "{models / "smolvlm"}"
@@ -49,7 +57,8 @@ def main(argv: list[str] | None = None) -> int:
     logging.basicConfig(level=logging.INFO, format="%(message)s")
     config = make_offline_models(arguments.directory)
     logging.getLogger("mmrag.testing").info(
-        "wrote tiny SigLIP, open_clip and SmolVLM models to %s\nconfig: %s",
+        "wrote tiny SigLIP, open_clip, SmolVLM, Qwen2-VL, ColModernVBERT and cross-encoder "
+        "models to %s\nconfig: %s",
         arguments.directory,
         config,
     )

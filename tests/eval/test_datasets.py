@@ -21,6 +21,7 @@ from eval.datasets import (
     load_dataset,
     load_mmrag_dataset,
     load_vidore_dataset,
+    vidore_from_rows,
 )
 from mmrag.errors import MmragError
 
@@ -75,6 +76,22 @@ def test_document_level_dataset(tmp_path: Path) -> None:
     assert relevant[1].key == "docs/sub/c.docx"
 
 
+def test_graded_relevant_entries(tmp_path: Path) -> None:
+    entries = [
+        {"doc": "docs/a.pdf", "page": 2, "grade": 3},
+        {"doc": "docs/a.pdf", "page": 2, "grade": 3},  # a repeat: dropped
+        {"doc": "docs/b.pdf", "page": 1},
+        {"image": "images/x.png", "grade": 2},
+    ]
+    dataset = load_mmrag_dataset(write_mmrag(tmp_path, [query(relevant=entries)]))
+    assert dataset.queries[0].relevant == (
+        Relevant(doc="docs/a.pdf", page=2, grade=3),
+        Relevant(doc="docs/b.pdf", page=1, grade=1),
+        Relevant(image="images/x.png", grade=2),
+    )
+    assert dataset.queries[0].relevant[0].key == "docs/a.pdf#page=2"  # the grade is no part
+
+
 def test_image_level_dataset_with_defaults(tmp_path: Path) -> None:
     # no answer, answerable, tags or meta: answerable follows from the relevant entries
     lines = [
@@ -113,6 +130,13 @@ def test_image_level_dataset_with_defaults(tmp_path: Path) -> None:
         (query("q2", relevant=[{"doc": "docs/a.pdf", "image": "images/x.png"}]), "exactly one"),
         (query("q2", relevant=[{"page": 1}]), "exactly one"),
         (query("q2", relevant=[{"file": "docs/a.pdf"}]), "expected"),
+        (query("q2", relevant=[{"doc": "docs/a.pdf", "grade": 0}]), "positive integer"),
+        (query("q2", relevant=[{"doc": "docs/a.pdf", "grade": 1.5}]), "positive integer"),
+        (query("q2", relevant=[{"doc": "docs/a.pdf", "grade": True}]), "positive integer"),
+        (
+            query("q2", relevant=[{"doc": "docs/a.pdf"}, {"doc": "docs/a.pdf", "grade": 2}]),
+            "grades 1 and 2",
+        ),
         (query("q2", relevant=["docs/a.pdf"]), "expected"),
         (query("q2", relevant={"doc": "docs/a.pdf"}), "must be a list"),
         (query("q2", relevant=[], answerable=True), "answerable but lists no relevant"),
@@ -160,6 +184,15 @@ def test_content_hash(tmp_path: Path) -> None:
     assert load_mmrag_dataset(root).content_hash() != original
 
 
+def test_content_hash_covers_grades_but_not_the_default(tmp_path: Path) -> None:
+    root = write_mmrag(tmp_path, [query()])
+    original = load_mmrag_dataset(root).content_hash()
+    for grade, same in ((1, True), (2, False)):
+        relevant = [{"doc": "docs/a.pdf", "page": 2, "grade": grade}]
+        (root / "queries.jsonl").write_text(json.dumps(query(relevant=relevant)) + "\n")
+        assert (load_mmrag_dataset(root).content_hash() == original) is same
+
+
 def write_beir(root: Path) -> Path:
     corpus = [
         {"_id": "d1", "title": "First", "text": "alpha text"},
@@ -195,8 +228,11 @@ def test_beir_materialises_corpus(tmp_path: Path) -> None:
         None,
         True,
     )
-    # score order: d2 (2) before d1 (1)
-    assert first.relevant == (Relevant(doc="docs/d2.txt"), Relevant(doc="docs/d1.txt"))
+    # score order: d2 (2) before d1 (1), each graded by its score
+    assert first.relevant == (
+        Relevant(doc="docs/d2.txt", grade=2),
+        Relevant(doc="docs/d1.txt", grade=1),
+    )
     assert first.meta["qrels"] == {"d1": 1, "d2": 2}
     assert (second.answerable, second.relevant) == (False, ())  # score 0 is not relevant
     stamps = [path.stat().st_mtime_ns for path in dataset.corpus]
@@ -329,3 +365,27 @@ def test_vidore_limit(online: pytest.MonkeyPatch, tmp_path: Path) -> None:
     dataset = load_vidore_dataset("vidore/x", tmp_path, split="train", limit=2)
     assert [query.question for query in dataset.queries] == ["what is red?", "what is blue?"]
     assert len(dataset.corpus) == 2
+
+
+def test_vidore_scores_grade_the_relevant_images(tmp_path: Path) -> None:
+    def row(question: str, filename: str, score: Any) -> dict[str, Any]:
+        image = Image.new("RGB", (8, 10), "red")
+        return {"query": question, "image": image, "image_filename": filename, "score": score}
+
+    rows = [
+        row("which?", "one.png", 2),
+        row("which?", "two.png", 1.0),
+        row("which?", "one.png", 1),  # one.png again, lower: keeps grade 2
+        row("which?", "three.png", 0),  # judged not relevant: in the corpus only
+        row("none?", "three.png", 0),
+        row("odd?", "two.png", 0.5),  # not a grade: relevant, grade 1
+    ]
+    dataset = vidore_from_rows("vidore/graded", rows, tmp_path / "set")
+    which, none, odd = dataset.queries
+    assert which.relevant == (
+        Relevant(image="images/one.png.png", grade=2),
+        Relevant(image="images/two.png.png", grade=1),
+    )
+    assert (none.answerable, none.relevant) == (False, ())
+    assert odd.relevant == (Relevant(image="images/two.png.png"),)
+    assert len(dataset.corpus) == 3

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import math
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Collection, Sequence
 
 import numpy as np
 import pytest
@@ -19,7 +19,8 @@ from eval.metrics import (
     summarize,
 )
 
-Metric = Callable[[Sequence[str | None], set[str], int], float]
+KS = (1, 5, 10)
+Metric = Callable[[Sequence[str | None], Collection[str], int], float]
 METRICS: list[Metric] = [recall_at_k, hit_at_k, ndcg_at_k, mrr_at_k]
 
 # Two relevant units, found at ranks 2 and 4.
@@ -126,6 +127,87 @@ def test_ndcg_ideal_is_capped_at_k() -> None:
     ranked: list[str | None] = [f"u{index}" for index in range(10)]
     assert ndcg_at_k(ranked, relevant, 10) == pytest.approx(1.0)
     assert recall_at_k(ranked, relevant, 10) == pytest.approx(10 / 12)
+
+
+# Graded: "a" grade 2 at rank 2, "b" grade 1 at rank 1, "c" grade 3 never retrieved.
+GRADED_RANKING = ["b", "a", None, None, None, None, None, None, None, None]
+GRADES = {"a": 2, "b": 1, "c": 3}
+
+
+@pytest.mark.parametrize(
+    ("k", "expected"),
+    [
+        # DCG@1 = 1/log2(2) = 1 ("b"); ideal@1 = the highest grade first: 3
+        (1, 1 / 3),
+        # DCG@5 = 1 + 2/log2(3); ideal = grades 3, 2, 1 at ranks 1..3: 3 + 2/log2(3) + 1/2
+        (5, (1 + 2 / log2(3)) / (3 + 2 / log2(3) + 1 / 2)),
+        (10, (1 + 2 / log2(3)) / (3 + 2 / log2(3) + 1 / 2)),
+    ],
+)
+def test_ndcg_graded(k: int, expected: float) -> None:
+    assert ndcg_at_k(GRADED_RANKING, GRADES, k) == pytest.approx(expected)
+
+
+def test_ndcg_graded_ideal_order_scores_one() -> None:
+    assert ndcg_at_k(["c", "a", "b"], GRADES, 3) == pytest.approx(1.0)
+    # the same units with the grades 3 and 1 swapped: 1 + 2/log2(3) + 3/2 of the ideal
+    swapped = (1 + 2 / log2(3) + 3 / 2) / (3 + 2 / log2(3) + 1 / 2)
+    assert ndcg_at_k(["b", "a", "c"], GRADES, 3) == pytest.approx(swapped)
+
+
+def test_grades_of_one_are_binary_ndcg() -> None:
+    ones = dict.fromkeys(["a", "b", "c"], 1)
+    for k in (1, 5, 10):
+        assert ndcg_at_k(THREE_AT_1_AND_7, ones, k) == ndcg_at_k(THREE_AT_1_AND_7, set(ones), k)
+
+
+@pytest.mark.parametrize("metric", [recall_at_k, hit_at_k, mrr_at_k])
+def test_binary_metrics_ignore_grades(metric: Metric) -> None:
+    ones = dict.fromkeys(GRADES, 1)
+    for k in (1, 2, 10):
+        assert metric(GRADED_RANKING, GRADES, k) == metric(GRADED_RANKING, ones, k)
+    assert recall_at_k(GRADED_RANKING, GRADES, 2) == pytest.approx(2 / 3)
+
+
+@pytest.mark.parametrize("grade", [0, -1, float("nan")])
+def test_ndcg_rejects_grades_that_are_not_positive(grade: float) -> None:
+    with pytest.raises(ValueError, match="grades must be > 0"):
+        ndcg_at_k(["a"], {"a": 1, "b": grade}, 5)
+
+
+def random_judged_ranking(rng: np.random.Generator) -> tuple[list[str], dict[str, int]]:
+    """A ranking of distinct documents and graded judgements 0..3 (at least one > 0)."""
+    pool = [f"d{index}" for index in range(30)]
+    judged = [str(doc) for doc in rng.choice(pool, size=int(rng.integers(1, 12)), replace=False)]
+    grades = {doc: int(rng.integers(0, 4)) for doc in judged}
+    grades[judged[0]] = max(grades[judged[0]], 1)
+    ranking = [str(doc) for doc in rng.permutation(pool)[: int(rng.integers(1, 25))]]
+    return ranking, grades
+
+
+def test_ndcg_matches_trec_eval_on_random_graded_rankings() -> None:
+    """Against trec_eval's ndcg_cut through pytrec_eval (what BEIR reports), grade-0
+    judgements included on its side and left out on ours, as the loaders do."""
+    ir_measures = pytest.importorskip("ir_measures")
+    rng = np.random.default_rng(2024)
+    qrels, run, ours = [], [], {}
+    for number in range(200):
+        query = f"q{number}"
+        ranking, grades = random_judged_ranking(rng)
+        qrels += [ir_measures.Qrel(query, doc, grade) for doc, grade in grades.items()]
+        run += [ir_measures.ScoredDoc(query, doc, 100.0 - r) for r, doc in enumerate(ranking)]
+        ours[query] = (ranking, {doc: grade for doc, grade in grades.items() if grade > 0})
+    checked, graded_differs = 0, 0
+    measures = [ir_measures.nDCG @ k for k in KS]
+    for metric in ir_measures.pytrec_eval.iter_calc(measures, qrels, run):
+        ranking, relevant = ours[metric.query_id]
+        ranked = [doc if doc in relevant else None for doc in ranking]
+        k = metric.measure["cutoff"]
+        assert ndcg_at_k(ranked, relevant, k) == pytest.approx(metric.value)
+        checked += 1
+        graded_differs += ndcg_at_k(ranked, set(relevant), k) != pytest.approx(metric.value)
+    assert checked == 200 * len(KS)
+    assert graded_differs > 100  # binary gains would not have matched
 
 
 @pytest.mark.parametrize(

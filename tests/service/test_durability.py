@@ -32,10 +32,10 @@ from mmrag.models.base import Captioner, TextEmbedder
 from mmrag.services import Services, build_services
 from mmrag.settings import Settings, StoreSettings
 from mmrag.store import (
-    SPARSE_VECTOR,
-    TEXT_VECTOR,
     CollectionSchema,
     PointFilter,
+    VectorKind,
+    VectorSpec,
     VectorStore,
     open_store,
     point_id,
@@ -525,8 +525,7 @@ def hammer(store: VectorStore, worker: int, rounds: int, errors: list[str]) -> N
         points = [
             StoredPoint(
                 point_id(TENANT, document_id, "hash", index),
-                {TEXT_VECTOR: [1.0, float(index), float(worker), 0.5]},
-                {SPARSE_VECTOR: ([1, 2], [0.5, 0.5])},
+                {"text": [1.0, float(index), float(worker), 0.5], "sparse": ([1, 2], [0.5, 0.5])},
                 {"tenant": TENANT, "document_id": document_id, "run_id": run_id},
             )
             for index in range(5)
@@ -543,7 +542,11 @@ def hammer(store: VectorStore, worker: int, rounds: int, errors: list[str]) -> N
 
 def test_local_mode_store_takes_writes_from_worker_threads() -> None:
     store = open_store(StoreSettings(qdrant_url=":memory:"), embedded_root=Path("unused"))
-    store.ensure_collection(CollectionSchema(text_dimension=4, image_dimension=None))
+    store.ensure_collection(
+        CollectionSchema(
+            (VectorSpec("text", VectorKind.DENSE, 4), VectorSpec("sparse", VectorKind.SPARSE))
+        )
+    )
     errors: list[str] = []
     threads = [
         threading.Thread(target=hammer, args=(store, n, 300, errors), daemon=True) for n in range(3)
