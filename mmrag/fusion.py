@@ -9,7 +9,7 @@ on unrelated scales.
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 from mmrag.store import ScoredPoint
 from mmrag.types import ChannelScore
@@ -120,3 +120,28 @@ def merge_regions(
         merged[target.point_id] = Fused(current.point_id, fused_score, payload, channels)
         del merged[item.point_id]
     return sorted(merged.values(), key=lambda f: -f.score)
+
+
+def pool_pages(fused: Sequence[Fused], share: float) -> list[Fused]:
+    """Let a page's elements lend each other evidence: each hit's score gains ``share``
+    times the summed fused scores of the other hits on its page (same document, same
+    page), so a page matched by several chunks, a table and a figure outranks a page with
+    one lucky chunk. ``share`` 0 leaves the ranking as it is."""
+    if share <= 0:
+        return list(fused)
+    totals: dict[tuple[str, int], float] = {}
+    for item in fused:
+        key = (item.payload["document_id"], int(item.payload.get("page", 1)))
+        totals[key] = totals.get(key, 0.0) + item.score
+    pooled = [
+        replace(
+            item,
+            score=item.score
+            + share
+            * (
+                totals[(item.payload["document_id"], int(item.payload.get("page", 1)))] - item.score
+            ),
+        )
+        for item in fused
+    ]
+    return sorted(pooled, key=lambda item: -item.score)

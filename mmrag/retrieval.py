@@ -19,7 +19,7 @@ from PIL import Image
 
 from mmrag.channels import Channel, VectorValue
 from mmrag.errors import InvalidRequestError
-from mmrag.fusion import merge_regions, reciprocal_rank_fusion
+from mmrag.fusion import merge_regions, pool_pages, reciprocal_rank_fusion
 from mmrag.models.base import Captioner, Reranker, RerankItem
 from mmrag.settings import RetrievalSettings
 from mmrag.store import PointFilter, ScoredPoint, VectorStore
@@ -102,10 +102,13 @@ def fuse(
     k: int,
     limit: int,
     vectors: dict[str, str] | None = None,
+    page_share: float = 0.0,
 ) -> list[Hit]:
-    """Channel rankings to the final hits: weighted RRF, then regions merged (``vectors``
-    names each channel's searched vector: channels sharing one count once per region)."""
+    """Channel rankings to the final hits: weighted RRF, regions merged (``vectors`` names
+    each channel's searched vector: channels sharing one count once per region), then
+    each page's hits pooled (`mmrag.fusion.pool_pages`)."""
     fused = merge_regions(reciprocal_rank_fusion(rankings, weights, k), weights, k, vectors)
+    fused = pool_pages(fused, page_share)
     return [to_hit(f.point_id, f.score, f.payload, f.channels) for f in fused[:limit]]
 
 
@@ -239,10 +242,11 @@ class Retriever:
         ``rerank_scores`` caches reranker scores by point id across calls (the eval
         harness ranks one query's rankings under several weightings)."""
         vectors = {name: channel.vector for name, channel in self._channels.items()}
+        k, share = self.settings.rrf_k, self.settings.page_share
         if self._reranker is None or query is None:
-            return fuse(rankings, weights, self.settings.rrf_k, limit, vectors)
+            return fuse(rankings, weights, k, limit, vectors, share)
         wider = max(limit, self._rerank_candidates)
-        fused = fuse(rankings, weights, self.settings.rrf_k, wider, vectors)
+        fused = fuse(rankings, weights, k, wider, vectors, share)
         head = fused[: self._rerank_candidates]
         cache = rerank_scores if rerank_scores is not None else {}
         todo = [hit for hit in head if hit.point_id not in cache]

@@ -151,6 +151,13 @@ class RetrievalSettings(BaseModel):
         description="per channel (text, sparse, caption, image, page, or an add-on's): weight "
         "and candidates; a channel not listed has weight 1",
     )
+    page_share: float = Field(
+        0.0,
+        ge=0,
+        le=10,
+        description="each hit gains this share of the fused scores of the other hits on its "
+        "page: pages matched by several elements rise (0 = off)",
+    )
     min_dense_score: float = Field(
         0.2,
         description="candidates of the dense text channels (text, caption) with a lower cosine "

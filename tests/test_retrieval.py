@@ -184,3 +184,26 @@ def test_langchain_retriever_returns_documents(indexed: Services) -> None:
     assert "42 megawatts" in top.page_content
     assert Path(top.metadata["source"]).name == "report.pdf" and top.metadata["page"] == 1
     assert {"document_id", "kind", "bbox", "channels", "score"} <= set(top.metadata)
+
+
+@pytest.mark.parametrize("threshold", [0.2, 0.6])
+def test_min_dense_score_drops_weak_dense_candidates(indexed: Services, threshold: float) -> None:
+    from mmrag.retrieval import Retriever
+    from mmrag.settings import RetrievalSettings
+
+    retriever = Retriever(
+        store=indexed.store,
+        channels=indexed.channels,
+        captioner=None,
+        settings=RetrievalSettings(min_dense_score=threshold),
+    )
+    result = retriever.search("turbine output", tenant="default")
+
+    dense = result.rankings["text"] + result.rankings["caption"]
+    assert dense and all(point.score >= threshold for point in dense)
+    assert result.rankings["sparse"]  # BM25 scores are not cosines: untouched
+    if threshold > 0.2:
+        weaker = retriever.search("turbine output", tenant="default", channels=["text"])
+        assert len(weaker.rankings["text"]) < len(
+            indexed.retriever.search("turbine output", tenant="default").rankings["text"]
+        )

@@ -1,11 +1,12 @@
 """``page``: late interaction over rendered pages (ColPali family).
 
-Every page render is embedded by `page_embedder` into one vector per image patch, stored
-as a Qdrant multi-vector and scored against the query's token vectors with MaxSim. A
-MaxSim scan touches every page, so the search is two-stage: the mean-pooled page vector
-(HNSW-indexed) picks ``page_embedder.first_stage`` candidates by the mean-pooled query
-vector, then MaxSim over the full multi-vectors ranks them. ``first_stage = 0`` scores
-every page with MaxSim (exact, slow on large corpora).
+Every page render is embedded by `page_embedder` into one vector per image patch,
+stored as a Qdrant multi-vector (float16: a page holds hundreds of rows) and scored
+against the query's token vectors with MaxSim. A MaxSim scan touches every page, so
+the search is two-stage: the mean-pooled page vector (HNSW-indexed) picks
+``page_embedder.first_stage`` candidates by the mean-pooled query vector, then MaxSim
+over the full multi-vectors ranks them. ``first_stage = 0`` scores every page with
+MaxSim (exact, slow on large corpora).
 
 Every page is rendered while this channel is on (as ``parsing.page_images = "all"``).
 The hit is the page render itself, so its citation points at the page.
@@ -58,7 +59,7 @@ class PageChannel(Channel):
     def vectors(self) -> list[VectorSpec]:
         size = self._embedder.dimension
         return [
-            VectorSpec(PAGE_VECTOR, VectorKind.MULTI, size, indexed=False),
+            VectorSpec(PAGE_VECTOR, VectorKind.MULTI, size, indexed=False, half=True),
             VectorSpec(POOLED_VECTOR, VectorKind.DENSE, size),
         ]
 

@@ -35,6 +35,7 @@ class VectorSpec:
     kind: VectorKind
     size: int = 0  # dense and multi: the dimension
     indexed: bool = True  # build an HNSW graph (multi-vectors are rescored, not walked)
+    half: bool = False  # stored as float16 (half the memory; for large multi-vectors)
 
 
 # Payload fields filtered on, and their index types.
@@ -96,7 +97,13 @@ class CollectionSchema:
 
     def to_json(self) -> list[dict[str, Any]]:
         return [
-            {"name": v.name, "kind": v.kind.value, "size": v.size, "indexed": v.indexed}
+            {
+                "name": v.name,
+                "kind": v.kind.value,
+                "size": v.size,
+                "indexed": v.indexed,
+                "half": v.half,
+            }
             for v in self.vectors
         ]
 
@@ -113,7 +120,13 @@ class CollectionSchema:
             return cls(tuple(specs))
         return cls(
             tuple(
-                VectorSpec(d["name"], VectorKind(d["kind"]), int(d["size"]), bool(d["indexed"]))
+                VectorSpec(
+                    d["name"],
+                    VectorKind(d["kind"]),
+                    int(d["size"]),
+                    bool(d["indexed"]),
+                    bool(d.get("half", False)),
+                )
                 for d in data
             )
         )

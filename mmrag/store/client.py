@@ -88,6 +88,7 @@ def _vector_params(spec: VectorSpec) -> Any:
             else None
         ),
         hnsw_config=None if spec.indexed else models.HnswConfigDiff(m=0),
+        datatype=models.Datatype.FLOAT16 if spec.half else None,
     )
 
 

@@ -101,6 +101,7 @@ def _dense_params(spec: VectorSpec) -> Any:
         distance=q.Distance.Cosine,
         multivector_config=_multivector(spec),
         hnsw_config=hnsw,
+        datatype=q.VectorStorageDatatype.Float16 if spec.half else None,
     )
 
 
@@ -201,7 +202,11 @@ class EdgeStore(VectorStore):
             else:
                 shard.update(
                     q.UpdateOperation.create_dense_vector(
-                        spec.name, spec.size, q.Distance.Cosine, _multivector(spec)
+                        spec.name,
+                        spec.size,
+                        q.Distance.Cosine,
+                        _multivector(spec),
+                        q.VectorStorageDatatype.Float16 if spec.half else None,
                     )
                 )
         if added:

@@ -24,7 +24,7 @@ from mmrag.types import StoredPoint
 TEXT = VectorSpec("text", VectorKind.DENSE, 4)
 SPARSE = VectorSpec("sparse", VectorKind.SPARSE)
 IMAGE = VectorSpec("image", VectorKind.DENSE, 3)
-PAGE = VectorSpec("page", VectorKind.MULTI, 2, indexed=False)
+PAGE = VectorSpec("page", VectorKind.MULTI, 2, indexed=False, half=True)
 POOLED = VectorSpec("page_pooled", VectorKind.DENSE, 2)
 SCHEMA = CollectionSchema((TEXT, SPARSE, IMAGE))
 
