@@ -151,6 +151,20 @@ def _summary(results: list[Submission]) -> None:
     )
 
 
+def channel_rows(built: Services) -> list[dict[str, Any]]:
+    """The channels these models make available, with their fusion settings."""
+    retrieval = built.settings.retrieval
+    return [
+        {
+            "name": channel.name,
+            "weight": retrieval.weight(channel.name),
+            "candidates": retrieval.candidates_for(channel.name),
+            "summary": channel.summary,
+        }
+        for channel in built.channels
+    ]
+
+
 @app.command()
 def models(
     as_json: Annotated[bool, typer.Option("--json", help="print as JSON")] = False,
@@ -162,6 +176,8 @@ def models(
         roles: list[tuple[str, Any, str]] = [
             ("text embedder", settings.text_embedder, "text_embedder"),
             ("image embedder", settings.image_embedder, "image_embedder"),
+            ("page embedder", settings.page_embedder, "page_embedder"),
+            ("reranker", settings.reranker, "reranker"),
             ("captioner", settings.captioner, "captioner"),
         ]
         for role, section, attribute in roles:
@@ -182,8 +198,9 @@ def models(
                 row["status"], row["detail"] = "error", str(exc)
             rows.append(row)
         profile = built.profile.name
+        channels = channel_rows(built) if not any(r["status"] == "error" for r in rows) else []
     if as_json:
-        print_json({"profile": profile, "roles": rows})
+        print_json({"profile": profile, "roles": rows, "channels": channels})
     else:
         table = Table(title=f"models (profile: {profile})")
         for column in ("role", "backend", "model", "status", "detail"):
@@ -198,5 +215,17 @@ def models(
                 row["detail"],
             )
         console.print(table)
+        if channels:
+            searched = Table(title="channels")
+            for column in ("channel", "weight", "candidates", "searches"):
+                searched.add_column(column, overflow="fold")
+            for channel in channels:
+                searched.add_row(
+                    channel["name"],
+                    f"{channel['weight']:g}",
+                    str(channel["candidates"]),
+                    channel["summary"],
+                )
+            console.print(searched)
     if any(row["status"] == "error" for row in rows):
         raise typer.Exit(2)

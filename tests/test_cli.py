@@ -106,6 +106,10 @@ def test_models_lists_each_role_with_tiny_models(tiny_models: Path, tmp_path: Pa
     assert {row["status"] for row in roles.values()} == {"ok"}
     assert roles["image embedder"]["detail"] == "32-d"
     assert roles["text embedder"]["detail"] == "384-d"
+    assert roles["page embedder"]["status"] == roles["reranker"]["status"] == "ok"
+    channels = {row["name"]: row for row in report["channels"]}
+    assert set(channels) == {"text", "sparse", "caption", "image", "page"}
+    assert channels["page"]["weight"] == 1.0 and channels["page"]["candidates"] == 50
 
 
 def test_models_reports_a_model_that_cannot_load(tmp_path: Path) -> None:
