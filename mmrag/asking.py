@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import logging
 import time
-from collections.abc import Collection, Iterator
+from collections.abc import Collection, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -26,6 +26,7 @@ from mmrag.errors import DocumentNotFoundError
 from mmrag.models.base import Answerer, Source
 from mmrag.retrieval import Retriever, SearchFilters, checked_text
 from mmrag.settings import AnswererSettings
+from mmrag.store import ScoredPoint
 from mmrag.types import Answer, Citation, Hit
 
 logger = logging.getLogger(__name__)
@@ -37,16 +38,16 @@ class AskEvent:
     data: Any  # list[Hit] | str | Citation | Answer
 
 
-def support(hits: list[Hit], channels: Collection[str]) -> float | None:
-    """The best dense-text similarity among the hits (``channels``: those whose scores
-    are the text embedder's cosines); None when no such channel ran."""
-    scores = [
-        score.score
-        for hit in hits
-        for channel, score in hit.channels.items()
-        if channel in channels
-    ]
-    return max(scores) if scores else None
+def support(
+    rankings: Mapping[str, Sequence[ScoredPoint]], channels: Collection[str]
+) -> float | None:
+    """The best dense-text similarity any candidate reached (``channels``: those whose
+    scores are the text embedder's cosines); 0 when they ran and found nothing above
+    `retrieval.min_dense_score`; None when none of them ran."""
+    searched = [channel for channel in channels if channel in rankings]
+    if not searched:
+        return None
+    return max((point.score for channel in searched for point in rankings[channel]), default=0.0)
 
 
 def cite(numbers: list[int], sources: list[Source]) -> tuple[Citation, ...]:
@@ -114,12 +115,13 @@ class Asker:
     ) -> Iterator[AskEvent]:
         question = self._check(question)
         started = time.perf_counter()
-        hits = self._retriever.search(
+        result = self._retriever.search(
             question, tenant=tenant, limit=self._settings.max_sources, filters=filters
-        ).hits
+        )
+        hits = result.hits
         retrieved = time.perf_counter()
         yield AskEvent("retrieval", hits)
-        best = support(hits, self._retriever.text_similarity_channels())
+        best = support(result.rankings, self._retriever.text_similarity_channels())
         pieces: list[str] = []
         citations: list[Citation] = []
         if not hits or (best is not None and best < self._settings.min_support):

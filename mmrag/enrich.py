@@ -16,7 +16,7 @@ from mmrag.blobs import BlobStore, image_key
 from mmrag.catalog import Catalog
 from mmrag.models.base import Captioner
 from mmrag.ocr import ocr_text
-from mmrag.types import ImageAsset, ImageElement
+from mmrag.types import ElementKind, ImageAsset, ImageElement
 
 
 def image_id(image: Image.Image) -> str:
@@ -87,10 +87,15 @@ class ImageEnricher:
     def _captions(self, elements: Sequence[ImageElement], ids: list[str]) -> dict[str, str]:
         if self._captioner is None:
             return {}
-        if self._captioner.reads_text:
-            # An OCR-only captioner adds nothing to images the parser already OCR'd.
-            todo = [(e, i) for e, i in zip(elements, ids, strict=True) if not e.ocr_text]
-            elements, ids = [e for e, _ in todo], [i for _, i in todo]
+        # A page render whose text is known (text layer or OCR) is described by that text:
+        # a VLM caption of every rendered page would cost more than the rest of ingest.
+        # An OCR-only captioner adds nothing to any image the parser already read.
+        todo = [
+            (e, i)
+            for e, i in zip(elements, ids, strict=True)
+            if not (e.ocr_text and (self._captioner.reads_text or e.kind == ElementKind.PAGE))
+        ]
+        elements, ids = [e for e, _ in todo], [i for _, i in todo]
         return self._cached_run(self._captioner.cache_key, elements, ids, self._captioner.caption)
 
     def _ocr(self, elements: Sequence[ImageElement], ids: list[str]) -> dict[str, str]:

@@ -72,10 +72,13 @@ class _Tally:
     image_keys: set[str] = field(default_factory=set)
 
 
-def document_heading(source: str, first: TextElement, limit: int = 120) -> str:
-    """The document's file name and first line of text, for chunk context."""
-    line = " ".join(first.text.split())[:limit]
-    return f"{Path(source).stem.replace('_', ' ')}: {line}"
+def document_heading(source: str, first: TextElement | None = None, limit: int = 120) -> str:
+    """The document's file name and first line of text, for chunk context (the name alone
+    before any text is seen)."""
+    name = Path(source).stem.replace("_", " ")
+    if first is None:
+        return name
+    return f"{name}: {' '.join(first.text.split())[:limit]}"
 
 
 class Ingestor:
@@ -106,8 +109,9 @@ class Ingestor:
             if renders and settings.parsing.page_images != "all"
             else settings.parsing
         )
-        self._chunker = Chunker(
-            chunk_size=settings.parsing.chunk_size, chunk_overlap=settings.parsing.chunk_overlap
+        # Chunks sized in the text embedder's tokens (characters when it has no tokenizer).
+        self._chunker = Chunker.for_embedder(
+            settings.parsing, getattr(points, "text_embedder", None)
         )
         self._store.ensure_collection(points.schema())
 
@@ -250,16 +254,20 @@ class Ingestor:
         page_texts: list[TextElement] = []
         page = 0
         size = self._settings.ingest.batch_size
+        chunk_context, titled = self._settings.parsing.chunk_context, False
+        if chunk_context:  # the name until the first line of text is seen
+            context = replace(context, heading=document_heading(context.source))
         for element in elements:
             if element.page != page and page_texts:
-                pending.chunks.extend(self._chunker.chunk(page_texts))
+                pending.chunks.extend(self._chunker.chunk(page_texts, prefix=context.prefix))
                 page_texts = []
             if element.page > page:
                 observer.advanced(pages=element.page - page)
                 page = element.page
             if isinstance(element, TextElement):
-                if not context.heading and self._settings.parsing.chunk_context:
+                if chunk_context and not titled:
                     context = replace(context, heading=document_heading(context.source, element))
+                    titled = True
                 page_texts.append(element)
             else:
                 pending.images.append(element)
@@ -267,7 +275,7 @@ class Ingestor:
                 self._flush(pending.take(size), context, tally, observer)
             if pending.pixels >= BATCH_PIXELS:  # a few large images make a batch
                 self._flush(pending.take(len(pending)), context, tally, observer)
-        pending.chunks.extend(self._chunker.chunk(page_texts))
+        pending.chunks.extend(self._chunker.chunk(page_texts, prefix=context.prefix))
         while len(pending):
             self._flush(pending.take(size), context, tally, observer)
         return tally

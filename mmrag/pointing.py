@@ -29,6 +29,11 @@ class PointContext:
     # and first line, so a passage that never names its subject can still be found by it.
     heading: str = ""
 
+    @property
+    def prefix(self) -> str:
+        """What goes before an element's text when it is embedded."""
+        return f"{self.heading}\n" if self.heading else ""
+
 
 class PointBuilder:
     """Encodes a batch once per named vector, through the channels, and assembles the
@@ -59,9 +64,12 @@ class PointBuilder:
         from ``first_index``. An element no channel can index (an image with no text and
         no pixel channel) gets no point.
         """
-        prefix = f"{context.heading}\n" if context.heading else ""
+        prefix = context.prefix
+        # An image file's name is its title: the image is embedded with it, so a photo
+        # with no text of its own can still be found by what its name says.
+        image_prefix = prefix if context.file_type == "image" else ""
         items = [Indexable(chunk.kind, prefix + chunk.text) for chunk in chunks] + [
-            Indexable(asset.kind, asset.text, image)
+            Indexable(asset.kind, image_prefix + asset.text, image)
             for asset, image in zip(assets, images, strict=True)
         ]
         vectors: list[dict[str, VectorValue]] = [{} for _ in items]

@@ -222,7 +222,8 @@ def test_image_without_text_needs_the_pixel_channel(settings: Settings, tmp_path
     photo = Image.new("RGB", (200, 150), (30, 90, 160))
     ImageDraw.Draw(photo).ellipse((40, 30, 160, 120), fill=(240, 200, 40))
     photo.save(tmp_path / "sun.png")
-    no_ocr = settings.parsing.model_copy(update={"ocr": False})  # nothing reads text from it
+    # Nothing reads text from it, and its name is not used as context.
+    no_ocr = settings.parsing.model_copy(update={"ocr": False, "chunk_context": False})
     settings = settings.model_copy(update={"parsing": no_ocr})
     no_pixels = make_services(settings, image_embedder=None, captioner=None)
 
@@ -234,6 +235,25 @@ def test_image_without_text_needs_the_pixel_channel(settings: Settings, tmp_path
 
     assert failed.outcome == "failed" and "pixel channel is off" in failed.message
     assert indexed.outcome == "indexed" and record_of(indexed).points == 1
+
+
+def test_an_image_file_is_found_by_its_name(settings: Settings, tmp_path: Path) -> None:
+    """With chunk context (the default) an image file's name is its title: a photo with
+    no text of its own is indexed, and found, by what its name says."""
+    from PIL import Image
+
+    Image.new("RGB", (200, 150), (30, 90, 160)).save(tmp_path / "harbour_lighthouse.png")
+    no_ocr = settings.parsing.model_copy(update={"ocr": False})
+    services = make_services(
+        settings.model_copy(update={"parsing": no_ocr}), image_embedder=None, captioner=None
+    )
+    try:
+        indexed = ingest_one(services, tmp_path / "harbour_lighthouse.png")
+        assert indexed.outcome == "indexed" and record_of(indexed).points == 1
+        hits = services.retriever.search("lighthouse by the harbour", tenant="default").hits
+        assert hits and hits[0].is_image and hits[0].source.endswith("harbour_lighthouse.png")
+    finally:
+        services.close()
 
 
 def test_captions_are_cached_across_documents(

@@ -207,3 +207,18 @@ def test_min_dense_score_drops_weak_dense_candidates(indexed: Services, threshol
         assert len(weaker.rankings["text"]) < len(
             indexed.retriever.search("turbine output", tenant="default").rankings["text"]
         )
+
+
+def test_pooling_pages_lifts_a_page_matched_several_times() -> None:
+    from mmrag.fusion import Fused, pool_pages
+
+    def fused(point: str, page: int, score: float) -> Fused:
+        return Fused(point, score, {"document_id": "d", "page": page})
+
+    ranked = [fused("lucky", 1, 0.05), fused("a", 2, 0.04), fused("b", 2, 0.03)]
+
+    assert [f.point_id for f in pool_pages(ranked, 0.0)] == ["lucky", "a", "b"]
+    pooled = pool_pages(ranked, 0.5)
+    assert [f.point_id for f in pooled] == ["a", "lucky", "b"]
+    assert pooled[0].score == pytest.approx(0.04 + 0.5 * 0.03)
+    assert ranked[0].score == 0.05  # inputs untouched

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import copy
+import threading
 from collections.abc import Sequence
 from typing import Any
 
@@ -27,6 +29,8 @@ class SentenceTransformerEmbedder(TextEmbedder):
         self._model = model
         self._device = device
         self._precision = precision
+        self._counter: Any = None  # the tokenizer copy that counts tokens for chunking
+        self._counting = threading.Lock()
         # sentence-transformers 6 renamed the method; accept both.
         dimension = getattr(model, "get_embedding_dimension", None)
         dimension = dimension or model.get_sentence_embedding_dimension
@@ -56,12 +60,17 @@ class SentenceTransformerEmbedder(TextEmbedder):
         """Tokens each text takes as a document: the model's document prompt, the text and
         the special tokens, counted by the model's own tokenizer without truncation."""
         prompt = self._document_prompt()
-        encoded = self._model.tokenizer(
-            [prompt + text for text in texts],
-            add_special_tokens=True,
-            truncation=False,
-            verbose=False,  # no "longer than the maximum" warning: long texts are the point
-        )
+        with self._counting:  # a fast tokenizer is not safe to call from two threads
+            if self._counter is None:
+                # Its own copy: calling without truncation changes a fast tokenizer's state,
+                # which must not race the encoding of queries and chunks.
+                self._counter = copy.deepcopy(self._model.tokenizer)
+            encoded = self._counter(
+                [prompt + text for text in texts],
+                add_special_tokens=True,
+                truncation=False,
+                verbose=False,  # no "longer than the maximum" warning: long texts are the point
+            )
         return [len(ids) for ids in encoded["input_ids"]]
 
     def _document_prompt(self) -> str:

@@ -1,27 +1,30 @@
 """DOCX and PPTX: text and tables through unstructured, pictures through python-docx/-pptx.
 
 unstructured emits no Image elements for DOCX and none with pixels for PPTX, so
-pictures are read from the package parts directly, with their page (DOCX: counted
-from the same page-break markers unstructured counts) or slide number and position.
+pictures are read from the package parts directly, with their page (DOCX: from the
+page breaks `docx_pages` marks for unstructured to count) or slide number and position.
 
 Before any of that the package is checked from its zip directory alone, so a zip bomb
 fails in milliseconds: the part count (parsing.max_zip_entries), the unpacked size
 (parsing.max_unzipped_mb), each part's compression ratio, no DTD in any XML part, and
-for PPTX the slide count (parsing.max_pages). A picture is decoded once per document
+for PPTX the slide count (parsing.max_pages; a DOCX's pages are counted from its page
+breaks before unstructured reads it). A picture is decoded once per document
 (DOCX) or slide (PPTX), however often it is placed.
 """
 
 from __future__ import annotations
 
 import copy
+import io
 import re
 import zipfile
 from collections.abc import Iterator
 from pathlib import Path
-from typing import Any
+from typing import IO, Any
 
 from mmrag.errors import CorruptFileError, LimitExceededError
 from mmrag.parsing.base import ParsedFile
+from mmrag.parsing.docx_pages import pages, paginate
 from mmrag.parsing.filetypes import CENTRAL_DIRECTORY_BYTES_PER_ENTRY, read_zip_directory
 from mmrag.parsing.images import embedded_image
 from mmrag.parsing.unstructured_adapter import partition, to_text_elements
@@ -239,53 +242,69 @@ def parse_docx(path: Path, settings: ParsingSettings) -> ParsedFile:
     check_package(path, "docx", settings)
     from unstructured.partition.docx import partition_docx
 
-    elements = partition(partition_docx, path, "docx", _opc_errors(), infer_table_structure=True)
-    texts = list(to_text_elements(elements))
-    parsed = ParsedFile(
-        file_type="docx", page_count=max((t.page for t in texts), default=1), elements=iter(())
+    document = _open_docx(path, path)
+    pagination = paginate(document, path, settings.max_pages)
+    marked: bytes | None = None  # the document with the page breaks `paginate` marked
+    if pagination.changed:
+        buffer = io.BytesIO()
+        document.save(buffer)
+        marked = buffer.getvalue()
+    del document  # one document tree in memory at a time: unstructured builds its own
+    source = io.BytesIO(marked) if marked is not None else None
+    elements = partition(
+        partition_docx, path, "docx", _opc_errors(), file=source, infer_table_structure=True
     )
+    texts = list(to_text_elements(elements))
+    parsed = ParsedFile(file_type="docx", page_count=pagination.pages, elements=iter(()))
 
     def all_elements() -> Iterator[Element]:
         yield from texts
-        yield from _docx_images(path, settings, parsed.warnings)
+        marked_document = _open_docx(io.BytesIO(marked) if marked is not None else path, path)
+        yield from _docx_images(marked_document, path, settings, parsed.warnings)
 
     parsed.elements = all_elements()
     return parsed
 
 
-def _docx_images(path: Path, settings: ParsingSettings, warnings: list[str]) -> Iterator[Element]:
-    """Pictures in body order. Pages are counted as unstructured counts them (rendered page
-    breaks and section breaks), so a picture's page agrees with its text's page."""
+def _open_docx(source: Path | IO[bytes], path: Path) -> Any:
     import docx
 
-    document = docx.Document(str(path))
+    errors: tuple[type[BaseException], ...] = (
+        *_opc_errors(),
+        zipfile.BadZipFile,
+        KeyError,
+        ValueError,
+        OSError,
+    )
+    try:
+        return docx.Document(str(source) if isinstance(source, Path) else source)
+    except errors as exc:
+        raise CorruptFileError(path, f"cannot parse as DOCX ({type(exc).__name__}: {exc})") from exc
+
+
+def _docx_images(
+    document: Any, path: Path, settings: ParsingSettings, warnings: list[str]
+) -> Iterator[Element]:
+    """Pictures in body order, each on the page its text is on (see `docx_pages`)."""
     parts = document.part.related_parts
     decoded: set[str] = set()  # a picture placed again adds nothing, and is not decoded again
-    page = 1
-    for paragraph in document.element.body.iter(f"{_W}p"):
-        for node in paragraph.iter():
-            if node.tag == f"{_W}lastRenderedPageBreak":
-                page += 1
-            elif node.tag == f"{_A}blip" and (rid := node.get(f"{_R}embed")) in parts:
-                if str(parts[rid].partname) in decoded:
-                    continue
-                decoded.add(str(parts[rid].partname))
-                image = embedded_image(
-                    parts[rid].blob,
-                    document=path,
-                    where=f"page {page}",
-                    settings=settings,
-                    warnings=warnings,
-                )
-                if image is not None:
-                    yield ImageElement(
-                        image=image,
-                        page=page,
-                        kind=ElementKind.IMAGE,
-                        alt_text=_docx_alt_text(node),
-                    )
-        if paragraph.find(f"{_W}pPr/{_W}sectPr") is not None:
-            page += 1  # a section break inside a paragraph ends the page
+    for node, page in pages(document):
+        if node.tag != f"{_A}blip" or (rid := node.get(f"{_R}embed")) not in parts:
+            continue
+        if str(parts[rid].partname) in decoded:
+            continue
+        decoded.add(str(parts[rid].partname))
+        image = embedded_image(
+            parts[rid].blob,
+            document=path,
+            where=f"page {page}",
+            settings=settings,
+            warnings=warnings,
+        )
+        if image is not None:
+            yield ImageElement(
+                image=image, page=page, kind=ElementKind.IMAGE, alt_text=_docx_alt_text(node)
+            )
 
 
 def _docx_alt_text(blip: Any) -> str:

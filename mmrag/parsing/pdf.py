@@ -1,8 +1,15 @@
 """PDF parsing with pdfium: text with positions, embedded images, renders and OCR.
 
-pdfium reads born-digital text at hundreds of pages a second, gives every text run
+pdfium reads born-digital text at hundreds of pages a second, gives every text line
 and image a box, and opens pages one at a time, so a 1,000-page PDF streams in
 bounded memory. Pages without a text layer are rendered and OCR'd with tesseract.
+
+Text is read as pdfium assembles it for the whole page (`get_text_range`): its own
+spacing and line-break rules decide where words and lines end, from glyph positions. Each
+line's box is the union of pdfium's rectangles over that line's characters. Reading
+rectangle by rectangle instead split words wherever a word is drawn in pieces (per-glyph
+placement, kerning in a TJ array, a drop cap, a font change: "T he", "breache s"), and
+repeated letters where rectangles overlapped.
 
 pdfium is not thread-safe (a worker running several jobs on threads crashed in it), so
 every call into it holds `PDFIUM_LOCK`: a page is read whole under the lock (text,
@@ -45,15 +52,12 @@ PDFIUM_LOCK = threading.RLock()  # one pdfium call at a time in this process
 # An embedded image covering this share of a text-less page is the scan itself.
 SCAN_COVERAGE = 0.6
 SOFT_HYPHEN = re.compile(r"\s*[\x02\u00ad\ufffe]\s*")
+LINE = re.compile(r"[^\r\n]+")  # pdfium ends lines with \r\n
 # A page without text is rendered this small first and skipped when blank: at 36 dpi a
 # 4 pt word or light-grey scanned text still moves some pixel by 40 grey levels or more.
 BLANK_CHECK_DPI = 36
 BLANK_CHECK_MAX_PIXELS = 1_000_000
 BLANK_TOLERANCE = 8  # grey levels between the thumbnail's lightest and darkest pixel
-# pdfium's get_text_bounded scans every character of the page for each text rectangle
-# (quadratic: 15,000 one-letter runs took 18 s); past this many rectangle x character
-# steps the page's text is read in one pass, without positions.
-TEXT_SCAN_BUDGET = 20_000_000
 
 
 @dataclass
@@ -153,7 +157,7 @@ def _read_page(
         return None
     try:
         width, height = page.get_size()
-        lines = _page_lines(page, number, (width, height), warnings)
+        lines = _page_lines(page, (width, height))
         scanned = sum(len(line.text) for line in lines) < settings.min_page_chars
         wants_scan = scanned and settings.ocr
         wants_render = settings.page_images == "all" or (
@@ -183,21 +187,10 @@ def _read_page(
     return _PageContent((width, height), lines, scanned, scan, scan_scale, render, images)
 
 
-def _page_lines(
-    page: Any, number: int, size: tuple[float, float], warnings: list[str]
-) -> list[_Line]:
+def _page_lines(page: Any, size: tuple[float, float]) -> list[_Line]:
     textpage = page.get_textpage()
     try:
-        runs = textpage.count_rects()
-        if runs * textpage.count_chars() <= TEXT_SCAN_BUDGET:
-            return _text_lines(textpage, size[1])
-        warnings.append(
-            f"page {number}: {runs:,} separate text runs; its text is read in one piece, "
-            "without positions"
-        )
-        lines = (" ".join(line.split()) for line in textpage.get_text_range().splitlines())
-        text = "\n".join(line for line in lines if line)
-        return [_Line(text=text, box=[0.0, 0.0, *size])] if text else []
+        return _text_lines(textpage, size[1])
     finally:
         textpage.close()
 
@@ -268,38 +261,50 @@ def _page_elements(
             page=number,
             kind=ElementKind.PAGE,
             bbox=(0, 0, width, height),
-            ocr_text="\n".join(line.text for line in lines) if content.scanned else "",
+            # What the page says (text layer or OCR): the render needs no second OCR, and
+            # its point is a page-level view of the text for the text channels.
+            ocr_text="\n".join(line.text for line in lines),
         )
     yield from content.images
 
 
 def _text_lines(textpage: Any, page_height: float) -> list[_Line]:
-    """Text runs joined into lines, in content order."""
+    """The page's lines as pdfium writes them, in content order, each with its box.
+
+    Linear in the page's characters: one pass for the text, then per line only the
+    rectangles of that line's characters (a page of 6,000 one-letter runs takes
+    milliseconds; asking pdfium for the text inside each rectangle took seconds).
+    """
+    import pypdfium2.raw as pdfium_c
+
+    text = textpage.get_text_range()
     lines: list[_Line] = []
-    for index in range(textpage.count_rects()):
-        left, bottom, right, top = textpage.get_rect(index)
-        text = textpage.get_text_bounded(left, bottom, right, top).strip()
-        if not text:
+    for match in LINE.finditer(text):
+        content = match.group()
+        words = content.split()
+        if not words:
             continue
-        box = [left, page_height - top, right, page_height - bottom]
-        last = lines[-1] if lines else None
-        if last is not None and _same_line(last.box, box):
-            last.text = f"{last.text} {text}"
-            last.box = [
-                min(last.box[0], box[0]),
-                min(last.box[1], box[1]),
-                max(last.box[2], box[2]),
-                max(last.box[3], box[3]),
-            ]
-        else:
-            lines.append(_Line(text=" ".join(text.split()), box=box))
+        start = match.start() + len(content) - len(content.lstrip())
+        end = match.start() + len(content.rstrip())
+        first = pdfium_c.FPDFText_GetCharIndexFromTextIndex(textpage, start)
+        last = pdfium_c.FPDFText_GetCharIndexFromTextIndex(textpage, end - 1)
+        if first < 0 or last < first:
+            continue  # text pdfium generated with no character behind it
+        rects = [textpage.get_rect(i) for i in range(textpage.count_rects(first, last - first + 1))]
+        if not rects:
+            continue
+        lines.append(
+            _Line(
+                text=" ".join(words),
+                box=[
+                    min(rect[0] for rect in rects),
+                    page_height - max(rect[3] for rect in rects),
+                    max(rect[2] for rect in rects),
+                    page_height - min(rect[1] for rect in rects),
+                ],
+            )
+        )
     return lines
-
-
-def _same_line(line: list[float], box: list[float]) -> bool:
-    overlap = min(line[3], box[3]) - max(line[1], box[1])
-    shortest = min(line[3] - line[1], box[3] - box[1])
-    return shortest > 0 and overlap >= 0.5 * shortest and box[0] >= line[0]
 
 
 def _ocr_lines(image: Image.Image, scale: float, settings: ParsingSettings) -> list[_Line]:

@@ -8,7 +8,7 @@ import re
 from collections.abc import Callable, Iterator, Sequence
 from functools import cache
 from pathlib import Path
-from typing import Any
+from typing import IO, Any
 
 from mmrag.errors import CorruptFileError
 from mmrag.types import ElementKind, TextElement
@@ -117,10 +117,12 @@ def partition(
     errors: tuple[type[BaseException], ...] = (),
     *,
     text: str | None = None,
+    file: IO[bytes] | None = None,
     **options: Any,
 ) -> list[Any]:
     """Run one unstructured partitioner on the file at ``path`` (or on ``text`` read
-    from it), translating its failures into ours.
+    from it, or on ``file``, a version of it made in memory), translating its failures
+    into ours.
 
     Language detection is off: we keep no language metadata, and unstructured detects
     per element (langdetect, 20-30 ms each) whenever a document reads as several
@@ -141,6 +143,8 @@ def partition(
     try:
         if text is not None:
             return partitioner(text=text, **options)
+        if file is not None:
+            return partitioner(file=file, **options)
         # A file object, not a name: unstructured encodes the name into its metadata,
         # and a name that is not UTF-8 failed there.
         with path.open("rb") as handle:

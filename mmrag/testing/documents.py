@@ -11,12 +11,13 @@ from __future__ import annotations
 
 import base64
 import io
+import string
 import zipfile
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from mmrag.testing.documents_bad import (
     PdfPageSpec,
@@ -168,6 +169,79 @@ def write_pdf(path: Path) -> Path:
     return path
 
 
+# Helvetica advance widths (thousandths of an em, from its AFM), to place glyphs one by one.
+# fmt: off
+_HELVETICA_LETTERS = (
+    667, 667, 722, 722, 667, 611, 778, 722, 278, 500, 667, 556, 833,  # A-M
+    722, 778, 667, 778, 722, 667, 611, 722, 667, 944, 667, 667, 611,  # N-Z
+    556, 556, 500, 556, 556, 278, 556, 556, 222, 222, 500, 222, 833,  # a-m
+    556, 556, 556, 556, 333, 500, 278, 556, 500, 722, 500, 500, 500,  # n-z
+)
+# fmt: on
+_HELVETICA_WIDTHS: dict[str, int] = {
+    **dict(zip(string.ascii_uppercase + string.ascii_lowercase, _HELVETICA_LETTERS, strict=True)),
+    **dict.fromkeys(string.digits, 556),
+    **dict.fromkeys(" ,.", 278),
+    "-": 333,
+}
+
+KERNED_PDF_LINES: tuple[str, ...] = (
+    "The breaches were reported to the regulator within three days.",
+    "Thermal sensors flagged the turbine housing overnight.",
+    "Typesetting engines kern every pair of letters.",
+    "Boldface fragments change fonts inside one word.",
+    "Letter spacing widens this heading slightly.",
+    "Justified lines stretch the gaps between words.",
+    "Condensed type squeezes every glyph together.",
+)
+"""The lines of :func:`write_kerned_pdf`, each drawn the way real PDFs split words."""
+
+
+def _glyph_by_glyph(x: float, y: float, size: float, text: str) -> str:
+    """``text`` drawn one text object per glyph, each placed by its advance width (as
+    some report generators write every letter), spaces left as gaps."""
+    operators = ""
+    for character in text:
+        if character != " ":
+            operators += pdf_text(x, y, size, character)
+        x += size * _HELVETICA_WIDTHS[character] / 1000
+    return operators
+
+
+def _kerned(x: float, y: float, size: float, text: str) -> str:
+    """``text`` in one TJ array with a kerning adjustment between every pair of glyphs."""
+    adjustments = (-40, 60, 15)  # thousandths of an em: looser, tighter, tighter
+    parts = " ".join(
+        f"({character}) {adjustments[index % len(adjustments)]}"
+        for index, character in enumerate(text)
+    )
+    return f"BT /F1 {size:g} Tf {x:g} {y:g} Td [{parts}] TJ ET\n"
+
+
+def kerned_pdf_bytes() -> bytes:
+    """A one-page PDF whose lines (`KERNED_PDF_LINES`, top to bottom) are drawn in pieces:
+    glyph by glyph, kerned, with a drop cap, with a font change inside a word, letter
+    spaced, justified and condensed. Every word is whole on the page."""
+    lines = KERNED_PDF_LINES
+    content = _glyph_by_glyph(72, 700, 11, lines[0])
+    content += _kerned(72, 670, 11, lines[1])
+    drop_cap = 28 * _HELVETICA_WIDTHS["T"] / 1000
+    content += pdf_text(72, 640, 28, "T", bold=True) + pdf_text(
+        72 + drop_cap, 640, 11, lines[2][1:]
+    )
+    content += f"BT /F2 11 Tf 72 610 Td (Bold) Tj /F1 11 Tf ({lines[3][4:]}) Tj ET\n"
+    content += f"BT /F1 11 Tf 1.5 Tc 72 580 Td ({lines[4]}) Tj ET\n"
+    content += f"BT /F1 11 Tf 5 Tw 72 550 Td ({lines[5]}) Tj ET\n"
+    content += f"BT /F1 11 Tf 80 Tz -0.3 Tc 72 520 Td ({lines[6]}) Tj ET\n"
+    return build_pdf([PdfPageSpec(content, {})])
+
+
+def write_kerned_pdf(path: Path) -> Path:
+    """Write `kerned_pdf_bytes` to ``path``."""
+    _prepare(path).write_bytes(kerned_pdf_bytes())
+    return path
+
+
 def write_scanned_pdf(path: Path) -> Path:
     """Write a 1-page PDF whose only content is a 150 dpi grayscale scan of large text."""
     lines = ["OBSIDIAN ARCHIVE", "", "The Obsidian archive opened", "in 1987 in Lisbon."]
@@ -215,6 +289,121 @@ def write_docx(path: Path) -> Path:
     document.save(buffer)
     _prepare(path).write_bytes(normalise_zip(buffer.getvalue()))
     return path
+
+
+PAGED_DOCX_TEXT: dict[str, int] = {
+    "Anchor paragraph on the first page.": 1,
+    "Bravo follows an explicit page break.": 2,
+    "Before the run break on page two.": 2,
+    "Charlie continues the paragraph after a run break.": 3,
+    "Delta comes after a blank page.": 5,
+    "Echo starts its page by itself.": 6,
+    "Foxtrot breaks the page by its style.": 7,
+    "Golf follows a table that opens a new section.": 8,
+    "Hotel stays on the page after a continuous section.": 8,
+    "India overrides its style and stays on the page.": 8,
+}
+"""Paragraphs of :func:`write_paged_docx` and the page each is on."""
+PAGED_DOCX_TABLE_PAGE = 8
+PAGED_DOCX_PAGES = 8
+PAGED_DOCX_IMAGES: dict[str, int] = {"PAGE2": 2, "PAGE8": 8}
+"""Chart labels of the pictures in :func:`write_paged_docx` and their pages."""
+
+RENDERED_DOCX_TEXT: dict[str, int] = {
+    "Word laid out this first page.": 1,
+    "This sentence ends page one": 1,
+    "and carries on to page two.": 2,
+    "Page three follows a hard break.": 3,
+    "After the long table, on page four.": 4,
+}
+"""Paragraphs (or parts) of :func:`write_rendered_docx` and the page each is on."""
+RENDERED_DOCX_PAGES = 4
+RENDERED_DOCX_IMAGES: dict[str, int] = {"WORD4": 4}
+
+
+def _save_docx(document: Any, path: Path) -> Path:
+    document.core_properties.created = document.core_properties.modified = FIXED_TIMESTAMP
+    buffer = io.BytesIO()
+    document.save(buffer)
+    _prepare(path).write_bytes(normalise_zip(buffer.getvalue()))
+    return path
+
+
+def _docx_chart(document: Any, label: str) -> None:
+    from docx.shared import Inches
+
+    document.add_picture(io.BytesIO(png_bytes(chart_image(label))), width=Inches(3))
+
+
+def write_paged_docx(path: Path) -> Path:
+    """Write a DOCX no word processor laid out (`PAGED_DOCX_TEXT`): its pages start at an
+    explicit page break, a break inside a paragraph, two breaks in a row (a blank page),
+    "page break before" set on a paragraph and on a style's base, and a new-page section
+    opening with a table; a continuous section and a paragraph switching its style's
+    break off stay on the page."""
+    from docx import Document
+    from docx.enum.section import WD_SECTION
+    from docx.enum.style import WD_STYLE_TYPE
+    from docx.enum.text import WD_BREAK
+
+    document = Document()
+    base = document.styles.add_style("Chapter Base", WD_STYLE_TYPE.PARAGRAPH)
+    base.paragraph_format.page_break_before = True
+    chapter = document.styles.add_style("Chapter", WD_STYLE_TYPE.PARAGRAPH)
+    chapter.base_style = base
+    text = list(PAGED_DOCX_TEXT)
+    document.add_paragraph(text[0])
+    document.add_page_break()
+    document.add_paragraph(text[1])
+    _docx_chart(document, "PAGE2")
+    run = document.add_paragraph().add_run(text[2])
+    run.add_break(WD_BREAK.PAGE)
+    run.add_text(text[3])
+    document.add_page_break()
+    document.add_page_break()
+    document.add_paragraph(text[4])
+    document.add_paragraph(text[5]).paragraph_format.page_break_before = True
+    document.add_paragraph(text[6], style=chapter)
+    document.add_section(WD_SECTION.NEW_PAGE)
+    table = document.add_table(rows=2, cols=2)
+    for cell, value in zip(table._cells, ("Golf", "table", "section", "start"), strict=True):
+        cell.text = value
+    document.add_paragraph(text[7])
+    _docx_chart(document, "PAGE8")
+    document.add_section(WD_SECTION.CONTINUOUS)
+    document.add_paragraph(text[8])
+    document.add_paragraph(text[9], style=chapter).paragraph_format.page_break_before = False
+    return _save_docx(document, path)
+
+
+def _rendered_break() -> Any:
+    from docx.oxml.parser import OxmlElement
+
+    return OxmlElement("w:lastRenderedPageBreak")
+
+
+def write_rendered_docx(path: Path) -> Path:
+    """Write a DOCX as Word saves one it laid out (`RENDERED_DOCX_TEXT`): a rendered break
+    where each page starts, inside a paragraph, after a hard page break (which it does
+    not double) and inside a table running over a page."""
+    from docx import Document
+
+    document = Document()
+    text = list(RENDERED_DOCX_TEXT)
+    document.add_paragraph(text[0])
+    paragraph = document.add_paragraph()
+    paragraph.add_run(text[1] + " ")
+    paragraph.add_run()._r.append(_rendered_break())
+    paragraph.add_run(text[2])
+    document.add_page_break()
+    document.add_paragraph().add_run(text[3])._r.insert(0, _rendered_break())
+    table = document.add_table(rows=3, cols=1)
+    for number, row in enumerate(table.rows, start=1):
+        row.cells[0].text = f"Row {number} of the long table"
+    table.rows[2].cells[0].paragraphs[0].runs[0]._r.insert(0, _rendered_break())
+    document.add_paragraph(text[4])
+    _docx_chart(document, "WORD4")
+    return _save_docx(document, path)
 
 
 def write_pptx(path: Path) -> Path:

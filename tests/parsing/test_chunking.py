@@ -1,16 +1,21 @@
-"""The chunker: packing, page and table boundaries, long-text splitting, boxes, categories."""
+"""The chunker: packing, page and table boundaries, long-text splitting, boxes, categories;
+sizes in characters, and in the real MiniLM tokenizer's tokens within its window."""
 
 from __future__ import annotations
 
+import json
 import random
 import re
+from collections.abc import Sequence
 
 import pytest
 
 from mmrag.parsing import parse_file
-from mmrag.parsing.chunking import Chunker
+from mmrag.parsing.chunking import CONTEXT_RESERVE_TOKENS, Chunker, TokenCounter
 from mmrag.settings import ParsingSettings
+from mmrag.testing import FakeTextEmbedder
 from mmrag.testing.documents import KEYWORDS, TABLES, GeneratedCorpus
+from mmrag.testing.tiny_models import minilm_directory
 from mmrag.types import BBox, Chunk, ElementKind, TextElement
 
 
@@ -290,3 +295,223 @@ def test_chunking_a_parsed_docx_keeps_its_table_whole(
     running = " ".join(chunk.text for chunk in chunks if chunk.kind is ElementKind.TEXT).lower()
     for keyword in KEYWORDS["docx"]:
         assert keyword.lower() in running
+
+
+# ------------------------------------------------------------------ in the embedder's tokens
+
+CONTEXT_PREFIX_WORDS = "annual report 2023 wind farm: Zephyr turbine output and maintenance log"
+
+
+@pytest.fixture(scope="module")
+def minilm() -> tuple[TokenCounter, int]:
+    """The shipped all-MiniLM-L6-v2 tokenizer as a batch counter (special tokens in,
+    nothing truncated) and the model's window."""
+    from transformers import AutoTokenizer
+
+    directory = minilm_directory()
+    tokenizer = AutoTokenizer.from_pretrained(str(directory))
+    window = json.loads((directory / "sentence_bert_config.json").read_text())["max_seq_length"]
+
+    def count(texts: Sequence[str]) -> list[int]:
+        encoded = tokenizer(list(texts), add_special_tokens=True, truncation=False, verbose=False)
+        return [len(ids) for ids in encoded["input_ids"]]
+
+    return count, int(window)
+
+
+def long_texts(seed: int = 5) -> dict[str, list[str]]:
+    """Pages of text that run past a 256-token window in different ways."""
+    rng = random.Random(seed)
+    words = [
+        "".join(rng.choice("abcdefghijklmnopqrstuvwxyz") for _ in range(rng.randint(2, 11)))
+        for _ in range(400)
+    ]
+
+    def sentence(count: int) -> str:
+        return " ".join(rng.choice(words) for _ in range(count)).capitalize() + "."
+
+    def cjk(count: int) -> str:
+        return "".join(chr(rng.randint(0x4E00, 0x9FA5)) for _ in range(count))
+
+    return {
+        "paragraphs": [" ".join(sentence(rng.randint(4, 30)) for _ in range(3)) for _ in range(40)],
+        "one giant paragraph": [" ".join(rng.choice(words) for _ in range(4000))],
+        "long words": [
+            " ".join(
+                "".join(rng.choice("abcdefghij0123456789") for _ in range(rng.randint(20, 90)))
+                for _ in range(300)
+            )
+        ],
+        "numbers": [", ".join(f"{rng.randint(0, 10**6)}.{rng.randint(0, 99)}" for _ in range(900))],
+        "cjk without spaces": [cjk(3000), "。".join(cjk(rng.randint(10, 60)) for _ in range(60))],
+        "mixed": [
+            cjk(200)
+            + random_words(300, seed=seed)
+            + "".join(rng.choice("-=*#_~") for _ in range(400))
+            + "".join(rng.choice("abcdefghijklmnopqrstuvwxyz0123456789") for _ in range(3000))
+        ],
+    }
+
+
+def assert_covers(text: str, parts: list[str]) -> None:
+    """Each part is a cut of ``text``, in order (overlaps allowed), and together they hold
+    every character of it but whitespace."""
+    covered = [character.isspace() for character in text]
+    start, end = -1, 0
+    for part in parts:
+        gap_end = end  # a part may start after whitespace the split dropped
+        while gap_end < len(text) and text[gap_end].isspace():
+            gap_end += 1
+        # The latest place it fits without a gap (repeated text fits in several places).
+        found = text.rfind(part, start + 1, gap_end + len(part))
+        start = found if found >= 0 else text.find(part, start + 1)
+        assert start >= 0, f"not a cut of the text, or out of order: {part[:80]!r}"
+        end = start + len(part)
+        covered[start:end] = [True] * len(part)
+    assert all(covered), f"lost: {text[covered.index(False) :][:80]!r}"
+
+
+@pytest.mark.parametrize("name", list(long_texts()))
+def test_token_chunks_fit_the_window_with_the_context_and_lose_nothing(
+    minilm: tuple[TokenCounter, int], name: str
+) -> None:
+    count, window = minilm
+    reserve = 64
+    chunker = Chunker(
+        chunk_size=1000,
+        chunk_overlap=150,
+        count_tokens=count,
+        max_tokens=window,
+        reserve_tokens=reserve,
+    )
+    texts = long_texts()[name]
+    chunks = list(chunker.chunk([element(text) for text in texts]))
+    prefix = " ".join(CONTEXT_PREFIX_WORDS.split() * 8)
+    while count([prefix])[0] - 2 > reserve:  # a context prefix as long as the reserve
+        prefix = prefix.rsplit(" ", 1)[0]
+    embedded = count([f"{prefix}\n{chunk.text}" for chunk in chunks])
+    assert max(embedded) <= window, "a chunk would be truncated by the embedder"
+    assert max(count([chunk.text for chunk in chunks])) <= window - reserve
+    assert all(len(chunk.text) <= 1000 for chunk in chunks)
+    assert_covers("\n".join(texts), [chunk.text for chunk in chunks])
+
+
+def test_characters_alone_overflow_the_window(minilm: tuple[TokenCounter, int]) -> None:
+    """The finding: 1,000 characters of dense text (numbers, CJK) pass MiniLM's window."""
+    count, window = minilm
+    chunker = Chunker(chunk_size=1000, chunk_overlap=150)
+    for name in ("numbers", "cjk without spaces"):
+        texts = long_texts()[name]
+        chunks = list(chunker.chunk([element(text) for text in texts]))
+        assert max(count([chunk.text for chunk in chunks])) > window
+
+
+def test_token_chunks_fill_the_window_where_characters_allow(
+    minilm: tuple[TokenCounter, int],
+) -> None:
+    count, window = minilm
+    chunker = Chunker(chunk_size=5000, chunk_overlap=0, count_tokens=count, max_tokens=window)
+    text = long_texts()["one giant paragraph"][0]
+    chunks = [chunk.text for chunk in chunker.chunk([element(text)])]
+    sizes = count(chunks)
+    assert max(sizes) <= window
+    assert min(sizes[:-1]) > window * 0.8, "split by tokens, not by a character guess"
+    assert " ".join(chunks) == text
+
+
+def test_a_known_prefix_is_measured_instead_of_the_reserve(
+    minilm: tuple[TokenCounter, int],
+) -> None:
+    count, window = minilm
+    chunker = Chunker(
+        chunk_size=5000, chunk_overlap=0, count_tokens=count, max_tokens=window, reserve_tokens=8
+    )
+    texts = long_texts()["cjk without spaces"]
+    long_prefix = "Reactor inspection: " + ", ".join(str(n) for n in range(40)) + "\n"
+    for prefix in (long_prefix, "Memo\n"):
+        chunks = list(chunker.chunk([element(text) for text in texts], prefix=prefix))
+        assert max(count([prefix + chunk.text for chunk in chunks])) <= window
+        assert_covers("\n".join(texts), [chunk.text for chunk in chunks])
+    short = list(chunker.chunk([element(text) for text in texts], prefix="Memo\n"))
+    long = list(chunker.chunk([element(text) for text in texts], prefix=long_prefix))
+    assert len(short) < len(long)
+
+
+def test_short_elements_are_packed_up_to_the_token_budget(
+    minilm: tuple[TokenCounter, int],
+) -> None:
+    count, window = minilm
+    texts = [
+        f"Reading {index}: {index * 7919 % 10007} kWh at 0.{index:04d} Hz." for index in range(300)
+    ]
+    chunker = Chunker(chunk_size=4000, chunk_overlap=200, count_tokens=count, max_tokens=window)
+    chunks = list(chunker.chunk([element(text) for text in texts]))
+    assert max(count([chunk.text for chunk in chunks])) <= window
+    assert len(chunks) < len(texts) / 5, "packed, not one element a chunk"
+    for text in texts:
+        assert sum(text in chunk.text for chunk in chunks) == 1
+
+
+def test_long_table_is_split_at_rows_within_the_token_budget(
+    minilm: tuple[TokenCounter, int],
+) -> None:
+    count, window = minilm
+    rows = [
+        f"{index} | {index * 31337 % 99991} | 0.{index * 7:05d} | Q{index % 4 + 1}"
+        for index in range(200)
+    ]
+    chunker = Chunker(chunk_size=4000, chunk_overlap=0, count_tokens=count, max_tokens=window)
+    chunks = list(chunker.chunk([table("\n".join(rows))]))
+    assert len(chunks) > 1
+    assert max(count([chunk.text for chunk in chunks])) <= window
+    for chunk in chunks:
+        assert chunk.kind is ElementKind.TABLE
+        assert all(line in rows for line in chunk.text.splitlines()), chunk.text
+    assert {line for chunk in chunks for line in chunk.text.splitlines()} == set(rows)
+
+
+class _WindowedEmbedder:
+    """The two attributes the chunker reads from a text embedder."""
+
+    def __init__(self, count: TokenCounter, window: int) -> None:
+        self.count_tokens = count
+        self.max_tokens = window
+
+
+@pytest.mark.parametrize("context", [True, False])
+def test_chunker_for_an_embedder_with_a_tokenizer_counts_its_tokens(
+    minilm: tuple[TokenCounter, int], context: bool
+) -> None:
+    count, window = minilm
+    settings = ParsingSettings(chunk_context=context)
+    chunker = Chunker.for_embedder(settings, _WindowedEmbedder(count, window))
+    assert (chunker.max_tokens, chunker.count_tokens) == (window, count)
+    assert chunker.reserve_tokens == (CONTEXT_RESERVE_TOKENS if context else 0)
+    assert chunker.chunk_size == settings.chunk_size
+    text = long_texts()["numbers"][0]
+    chunks = list(chunker.chunk([element(text)]))
+    assert max(count([chunk.text for chunk in chunks])) <= window - chunker.reserve_tokens
+
+
+@pytest.mark.parametrize("embedder", [FakeTextEmbedder(), None, object()], ids=str)
+def test_chunker_for_an_embedder_without_tokenizer_counts_characters(embedder: object) -> None:
+    chunker = Chunker.for_embedder(ParsingSettings(chunk_size=300), embedder)
+    assert chunker.max_tokens is None and chunker.count_tokens is None
+    chunks = list(chunker.chunk([element(random_words(500))]))
+    assert len(chunks) > 1 and all(len(chunk.text) <= 300 for chunk in chunks)
+
+
+def test_token_budget_arguments_are_checked(minilm: tuple[TokenCounter, int]) -> None:
+    count, window = minilm
+    with pytest.raises(ValueError, match="together"):
+        Chunker(chunk_size=1000, chunk_overlap=0, count_tokens=count)
+    with pytest.raises(ValueError, match="together"):
+        Chunker(chunk_size=1000, chunk_overlap=0, max_tokens=window)
+    with pytest.raises(ValueError, match="reserve_tokens"):
+        Chunker(
+            chunk_size=1000,
+            chunk_overlap=0,
+            count_tokens=count,
+            max_tokens=window,
+            reserve_tokens=window - 2,
+        )

@@ -211,7 +211,8 @@ def test_pdf_page_images_all_renders_every_page(parse: Callable[..., Parsed]) ->
     for element in pages:
         assert isinstance(element, ImageElement)
         assert element.bbox == pytest.approx((0, 0, *PDF_PAGE_SIZE))
-        assert element.ocr_text == ""  # born-digital: the text layer is the text
+        # born-digital: the render carries its page's text layer (no OCR of the render)
+        assert (FACTS["pdf"] if element.page == 1 else PDF_PAGE_TWO_FACT) in element.ocr_text
         width, height = element.image.size
         assert height > width > 500  # a portrait page rendered at render_dpi
     # Rendering pages adds to, and does not replace, the text and the chart.
