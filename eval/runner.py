@@ -76,6 +76,8 @@ def index_fingerprint(settings: Settings) -> str:
         settings.captioner.prompt,
         settings.captioner.ocr_text,
     ]
+    if settings.page_embedder.backend != "none":  # indexes without it keep their names
+        parts += [settings.page_embedder.backend, settings.page_embedder.model]
     text = json.dumps(
         [p.model_dump() if hasattr(p, "model_dump") else p for p in parts],
         sort_keys=True,

@@ -16,7 +16,7 @@ from mmrag.models.answerers import OpenAIAnswerer
 from mmrag.services import build_services
 from mmrag.settings import AnswererSettings, Settings
 from mmrag.store import PointFilter
-from mmrag.testing.documents import FACTS, GeneratedCorpus, write_long_pdf
+from mmrag.testing.documents import CHART_LABELS, FACTS, GeneratedCorpus, write_long_pdf
 
 
 def make_client(settings: Settings, **parts: object) -> TestClient:
@@ -78,7 +78,8 @@ def test_upload_status_search_image_delete(client: TestClient, uploaded: dict[st
     assert hits[0]["document_id"] == uploaded["pdf"] and "42 megawatts" in hits[0]["text"]
 
     images = client.post(
-        "/v1/search", json={"query": "chart", "filters": {"kinds": ["image"]}}
+        "/v1/search",
+        json={"query": f"{CHART_LABELS['pdf']} chart", "filters": {"kinds": ["image"]}},
     ).json()["hits"]
     image = client.get(images[0]["image_url"])
     assert image.status_code == 200 and image.content.startswith(b"\x89PNG")
