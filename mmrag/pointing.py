@@ -9,6 +9,7 @@ from typing import Any
 from PIL import Image
 
 from mmrag.channels import Channel, Indexable
+from mmrag.channels.base import PAYLOAD_PREFIX
 from mmrag.models.base import TextEmbedder
 from mmrag.store import CollectionSchema, VectorSpec, point_id
 from mmrag.types import Chunk, ImageAsset, StoredPoint, VectorValue
@@ -84,17 +85,27 @@ class PointBuilder:
                 for i, named in zip(todo, encoded, strict=True):
                     vectors[i].update(named)
         elements: list[Chunk | ImageAsset] = [*chunks, *assets]
-        return [
-            StoredPoint(
-                point_id=point_id(
-                    context.tenant, context.document_id, context.content_hash, first_index + i
-                ),
-                vectors=vectors[i],
-                payload=_payload(element, context, first_index + i),
+        points = []
+        for i, element in enumerate(elements):
+            named = {k: v for k, v in vectors[i].items() if not k.startswith(PAYLOAD_PREFIX)}
+            if not named:
+                continue
+            extra = {
+                k.removeprefix(PAYLOAD_PREFIX): v
+                for k, v in vectors[i].items()
+                if k.startswith(PAYLOAD_PREFIX)
+            }
+            index = first_index + i
+            points.append(
+                StoredPoint(
+                    point_id=point_id(
+                        context.tenant, context.document_id, context.content_hash, index
+                    ),
+                    vectors=named,
+                    payload={**_payload(element, context, index), **extra},
+                )
             )
-            for i, element in enumerate(elements)
-            if vectors[i]
-        ]
+        return points
 
 
 def _payload(item: Chunk | ImageAsset, context: PointContext, index: int) -> dict[str, Any]:

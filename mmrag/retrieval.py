@@ -23,7 +23,7 @@ from mmrag.fusion import merge_regions, pool_pages, reciprocal_rank_fusion
 from mmrag.models.base import Captioner, Reranker, RerankItem
 from mmrag.settings import RetrievalSettings
 from mmrag.store import PointFilter, ScoredPoint, VectorStore
-from mmrag.types import ChannelScore, ElementKind, Hit
+from mmrag.types import BBox, ChannelScore, ElementKind, Hit
 
 RERANK = "rerank"  # the name a reranker's score goes under in a hit's channels
 INT64_MIN, INT64_MAX = -(2**63), 2**63 - 1
@@ -87,6 +87,7 @@ class SearchResult:
     hits: list[Hit]
     rankings: dict[str, list[ScoredPoint]]  # each channel's own ranking, before fusion
     timings: dict[str, float]
+    regions: dict[str, BBox] = field(default_factory=dict)  # where a point matched, by id
 
     @property
     def per_channel(self) -> dict[str, list[Hit]]:
@@ -103,13 +104,18 @@ def fuse(
     limit: int,
     vectors: dict[str, str] | None = None,
     page_share: float = 0.0,
+    regions: dict[str, BBox] | None = None,
 ) -> list[Hit]:
     """Channel rankings to the final hits: weighted RRF, regions merged (``vectors`` names
     each channel's searched vector: channels sharing one count once per region), then
     each page's hits pooled (`mmrag.fusion.pool_pages`)."""
     fused = merge_regions(reciprocal_rank_fusion(rankings, weights, k), weights, k, vectors)
     fused = pool_pages(fused, page_share)
-    return [to_hit(f.point_id, f.score, f.payload, f.channels) for f in fused[:limit]]
+    regions = regions or {}
+    return [
+        to_hit(f.point_id, f.score, f.payload, f.channels, regions.get(f.point_id))
+        for f in fused[:limit]
+    ]
 
 
 def checked_text(text: str, max_chars: int, what: str = "query") -> str:
@@ -133,9 +139,14 @@ def checked_text(text: str, max_chars: int, what: str = "query") -> str:
 
 
 def to_hit(
-    point_id: str, score: float, payload: dict[str, Any], channels: dict | None = None
+    point_id: str,
+    score: float,
+    payload: dict[str, Any],
+    channels: dict | None = None,
+    region: BBox | None = None,
 ) -> Hit:
-    bbox = payload.get("bbox")
+    """A hit from a point; ``region`` (where on the element it matched) replaces its box."""
+    bbox = region or payload.get("bbox")
     return Hit(
         point_id=point_id,
         score=score,
@@ -237,6 +248,7 @@ class Retriever:
         weights: dict[str, float],
         limit: int,
         rerank_scores: dict[str, float] | None = None,
+        regions: dict[str, BBox] | None = None,
     ) -> list[Hit]:
         """Rankings to hits: fusion, then the reranker over the fused top (text queries).
         ``rerank_scores`` caches reranker scores by point id across calls (the eval
@@ -244,9 +256,9 @@ class Retriever:
         vectors = {name: channel.vector for name, channel in self._channels.items()}
         k, share = self.settings.rrf_k, self.settings.page_share
         if self._reranker is None or query is None:
-            return fuse(rankings, weights, k, limit, vectors, share)
+            return fuse(rankings, weights, k, limit, vectors, share, regions)
         wider = max(limit, self._rerank_candidates)
-        fused = fuse(rankings, weights, k, wider, vectors, share)
+        fused = fuse(rankings, weights, k, wider, vectors, share, regions)
         head = fused[: self._rerank_candidates]
         cache = rerank_scores if rerank_scores is not None else {}
         todo = [hit for hit in head if hit.point_id not in cache]
@@ -297,14 +309,18 @@ class Retriever:
         rankings: dict[str, list[ScoredPoint]] = dict(
             zip([c.name for c in active], self._store.search(queries), strict=True)
         )
+        regions: dict[str, BBox] = {}
+        for channel in active:
+            top = rankings[channel.name][:wanted]
+            regions.update(channel.locate(top, vectors[channel.vector], self._store))  # type: ignore[arg-type]
         searched = time.perf_counter()
-        hits = self.rank(query, rankings, self.weights(), wanted)
+        hits = self.rank(query, rankings, self.weights(), wanted, regions=regions)
         timings = {
             "embed_s": embedded - started,
             "search_s": searched - embedded,
             "total_s": time.perf_counter() - started,
         }
-        return SearchResult(hits=hits, rankings=rankings, timings=timings)
+        return SearchResult(hits=hits, rankings=rankings, timings=timings, regions=regions)
 
 
 def _registered_names() -> set[str]:

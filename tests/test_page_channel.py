@@ -78,6 +78,18 @@ def test_the_page_channel_finds_pages(services: Services, first_stage: int) -> N
     assert len({(hit.document_id, hit.page) for hit in result.hits}) == len(result.hits)
 
 
+def test_a_page_hit_points_at_its_best_matching_region(services: Services) -> None:
+    result = services.retriever.search(
+        "Zephyr turbine output table", tenant="default", channels=["page"], limit=3
+    )
+    for hit in result.hits:
+        page = services.store.payloads(PointFilter(match={"kind": "page"}))[0]["bbox"]
+        assert hit.bbox is not None and hit.point_id in result.regions
+        left, top, right, bottom = hit.bbox
+        assert 0 <= left < right <= page[2] and 0 <= top < bottom <= page[3]
+        assert (right - left) * (bottom - top) < page[2] * page[3] / 2  # a patch, not the page
+
+
 def test_the_reranker_orders_the_fused_top(services: Services) -> None:
     result = services.retriever.search("Zephyr turbine blades", tenant="default", limit=5)
     reranked = [hit.channels[RERANK] for hit in result.hits]
@@ -102,3 +114,19 @@ def test_the_eval_harness_scores_the_page_channel(
     assert {"page", "default"} <= set(run.configurations)
     pdf_questions = [r for r in run.results if r.query_id in {"q1", "q2"}]
     assert pdf_questions and all("ndcg@5" in r.scores["page"] for r in pdf_questions)
+
+
+def test_best_region_is_the_patch_most_query_tokens_match() -> None:
+    import numpy as np
+
+    from mmrag.channels.page import best_region
+    from mmrag.models.base import MultiVector
+
+    # A 2x2 grid; rows 1..4 are its patches (row 0 is a prompt token), row-major.
+    rows = np.eye(5, dtype=np.float32)
+    page = MultiVector(rows, (2, 2), np.array([1, 2, 3, 4]))
+    query = np.stack([rows[3], rows[3] * 0.9 + rows[0] * 0.1, rows[2] * 0.5])  # mostly patch (1, 0)
+
+    region = best_region(page, query, (0.0, 0.0, 600.0, 800.0))
+
+    assert region == pytest.approx((0.0, 400.0, 300.0, 800.0))  # bottom-left quadrant

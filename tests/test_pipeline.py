@@ -46,6 +46,9 @@ class RecordingStore(VectorStore):
     def payloads(self, where: PointFilter, limit: int = 10_000) -> list[dict]:
         return self.inner.payloads(where, limit)
 
+    def vectors(self, point_ids, name):  # type: ignore[no-untyped-def]
+        return self.inner.vectors(point_ids, name)
+
     def search(self, queries):  # type: ignore[no-untyped-def]
         return self.inner.search(queries)
 

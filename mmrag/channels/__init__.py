@@ -9,6 +9,7 @@ from mmrag.channels.base import (
     VectorSpec,
     VectorValue,
     narrow,
+    payload_field,
 )
 from mmrag.channels.registry import (
     build_channels,
@@ -29,6 +30,7 @@ __all__ = [
     "VectorValue",
     "channel_names",
     "narrow",
+    "payload_field",
     "register",
     "registered",
     "unregister",

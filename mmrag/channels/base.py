@@ -23,12 +23,14 @@ from PIL import Image
 from mmrag.store.base import (
     ChannelQuery,
     PointFilter,
+    ScoredPoint,
     SparseValue,
     VectorKind,
     VectorSpec,
+    VectorStore,
     VectorValue,
 )
-from mmrag.types import ElementKind
+from mmrag.types import BBox, ElementKind
 
 __all__ = ["SparseValue", "VectorKind", "VectorSpec", "VectorValue"]
 
@@ -82,7 +84,8 @@ class Channel(ABC):
 
     @abstractmethod
     def encode_documents(self, items: Sequence[Indexable]) -> list[dict[str, VectorValue]]:
-        """One dict of named vectors per item; empty for an item it cannot encode."""
+        """One dict of named vectors per item; empty for an item it cannot encode. A key
+        made by `payload_field` puts a value in the point's payload instead."""
 
     @abstractmethod
     def encode_query(self, text: str) -> VectorValue | None:
@@ -103,6 +106,13 @@ class Channel(ABC):
             return False
         return item.image is not None if self.needs_pixels else bool(item.text.strip())
 
+    def locate(
+        self, points: Sequence[ScoredPoint], vector: VectorValue, store: VectorStore
+    ) -> dict[str, BBox]:
+        """Where on its element each found point matched the query, when the channel can
+        tell (late interaction: the best patch); by point id, in the payload's units."""
+        return {}
+
     def request(
         self,
         vector: VectorValue,
@@ -112,6 +122,14 @@ class Channel(ABC):
     ) -> ChannelQuery:
         """The store query: nearest neighbours of ``vector`` among this channel's kinds."""
         return ChannelQuery(self.vector, vector, limit, narrow(where, self.kinds), score_threshold)
+
+
+PAYLOAD_PREFIX = "payload."
+
+
+def payload_field(name: str) -> str:
+    """The key under which `Channel.encode_documents` returns a payload value."""
+    return PAYLOAD_PREFIX + name
 
 
 def pixels_of(item: Indexable) -> Image.Image:

@@ -170,6 +170,10 @@ class VectorStore(ABC):
         """Run several searches in one round trip; one ranked list per query."""
 
     @abstractmethod
+    def vectors(self, point_ids: Sequence[str], name: str) -> dict[str, VectorValue]:
+        """The named vector of each point that has it (for rescoring, not search)."""
+
+    @abstractmethod
     def payloads(self, where: PointFilter, limit: int = 10_000) -> list[dict[str, Any]]:
         """Payloads of matching points (for inspection and maintenance, not search)."""
 

@@ -283,6 +283,20 @@ class QdrantClientStore(VectorStore):
             for r in responses
         ]
 
+    def vectors(self, point_ids: Sequence[str], name: str) -> dict[str, Any]:
+        if not point_ids or not self._collection_exists():
+            return {}
+        records = self._call(
+            "read vectors",
+            self._client.retrieve,
+            self._collection,
+            ids=list(point_ids),
+            with_payload=False,
+            with_vectors=[name],
+        )
+        found = ((str(r.id), (r.vector or {}).get(name)) for r in records)
+        return {point: vector for point, vector in found if vector is not None}
+
     def payloads(self, where: PointFilter, limit: int = 10_000) -> list[dict[str, Any]]:
         if not self._collection_exists():
             return []

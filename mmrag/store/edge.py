@@ -268,6 +268,14 @@ class EdgeStore(VectorStore):
         ]
 
     @_serialised
+    def vectors(self, point_ids: Sequence[str], name: str) -> dict[str, Any]:
+        if not point_ids or not self._exists():
+            return {}
+        records = self._open(None).retrieve(list(point_ids), with_payload=False, with_vector=[name])
+        found = ((str(r.id), (r.vector or {}).get(name)) for r in records)
+        return {point: vector for point, vector in found if vector is not None}
+
+    @_serialised
     def payloads(self, where: PointFilter, limit: int = 10_000) -> list[dict[str, Any]]:
         import qdrant_edge as q
 
