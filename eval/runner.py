@@ -257,6 +257,11 @@ def run_eval(
         "indexed": sum(r.outcome == "indexed" for r in results),
         "unchanged": sum(r.outcome == "unchanged" for r in results),
         "failed": [r.message for r in results if r.outcome == "failed"],
+        "unfinished": [
+            f"{r.source}: {r.outcome}"
+            for r in results
+            if r.outcome not in ("indexed", "unchanged", "failed")
+        ],
         "points": built.store.count(),
     }
     queries = [q for q in dataset.queries if q.answerable and q.relevant][:limit]
@@ -283,6 +288,12 @@ def run_warnings(run: EvalRun, documents: CorpusDocuments) -> list[str]:
         warnings.append(
             f"{failed} of {len(run.dataset.corpus)} corpus files failed to ingest "
             "(ingest.failed in report.json): questions about them cannot score"
+        )
+    unfinished = run.ingest.get("unfinished", [])
+    if unfinished:
+        warnings.append(
+            f"{len(unfinished)} corpus files did not finish ingesting (ingest.unfinished in "
+            "report.json): questions about them cannot score"
         )
     for alias, name in documents.aliases.items():
         warnings.append(f"{alias} is the same file as {name}: hits on it count as {name}")

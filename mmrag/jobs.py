@@ -18,6 +18,8 @@ from __future__ import annotations
 
 import enum
 import json
+import os
+import socket
 import time
 import uuid
 from dataclasses import asdict, dataclass, field, replace
@@ -149,6 +151,31 @@ _COLUMNS = (
     "attempts",
     "retries",
 )
+
+
+def worker_name() -> str:
+    """Who holds a lease: host, process and a random part (a restarted process differs)."""
+    return f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:6]}"
+
+
+def _abandoned(owner: str, lease_expires: float, everything: bool) -> bool:
+    """Whether a lease's worker stopped: the lease lapsed, or (``everything``) the owner
+    is not a live process of this machine (`worker_name` says which one it was)."""
+    if lease_expires < time.time():
+        return True
+    if not everything:
+        return False
+    host, _, rest = owner.partition(":")
+    pid = rest.partition(":")[0]
+    if host != socket.gethostname() or not pid.isdigit():
+        return True
+    try:
+        os.kill(int(pid), 0)
+    except ProcessLookupError:
+        return True
+    except PermissionError:  # alive, another user's
+        return False
+    return False
 
 
 def _job(row: Any) -> IngestJob:
@@ -326,26 +353,34 @@ class JobBook:
         return bool(settled)
 
     def abandoned_cancellations(self, *, everything: bool = False) -> list[IngestJob]:
-        """Cancelled jobs whose worker died before dropping its writes (``everything``:
-        every unsettled one, for the only process that runs jobs)."""
-        lapsed = jobs.c.lease_expires < (float("inf") if everything else time.time())
+        """Cancelled jobs whose worker died before dropping its writes: its lease lapsed
+        (``everything``: or it is not a live process of this machine)."""
         query = select(jobs).where(
-            and_(jobs.c.state == JobState.CANCELLED.value, jobs.c.lease_owner != "", lapsed)
+            and_(jobs.c.state == JobState.CANCELLED.value, jobs.c.lease_owner != "")
         )
         with self.engine.connect() as connection:
-            return [_job(row) for row in connection.execute(query)]
+            found = [_job(row) for row in connection.execute(query)]
+        return [job for job in found if _abandoned(job.lease_owner, job.lease_expires, everything)]
 
     def requeue_expired(self, *, everything: bool = False) -> list[str]:
-        """Running jobs whose worker stopped renewing (``everything``: every running job,
-        for a process that knows it is the only one running jobs): back to queued."""
-        lapsed = jobs.c.lease_expires < (float("inf") if everything else time.time())
-        expired = and_(jobs.c.state == JobState.RUNNING.value, lapsed)
+        """Running jobs whose worker stopped renewing, back to queued (``everything``: every
+        running job except those of live processes on this machine, without waiting for
+        their leases, for the process that runs an embedded data directory's jobs after a
+        restart). A live process keeps its jobs: two processes may share a data directory
+        (different collections), and neither takes the other's jobs."""
+        running = select(jobs.c.job_id, jobs.c.lease_owner, jobs.c.lease_expires).where(
+            jobs.c.state == JobState.RUNNING.value
+        )
         with self.engine.begin() as connection:
-            ids = [row.job_id for row in connection.execute(select(jobs.c.job_id).where(expired))]
+            ids = [
+                row.job_id
+                for row in connection.execute(running)
+                if _abandoned(row.lease_owner, row.lease_expires, everything)
+            ]
             if ids:
                 connection.execute(
                     update(jobs)
-                    .where(and_(jobs.c.job_id.in_(ids), expired))
+                    .where(and_(jobs.c.job_id.in_(ids), jobs.c.state == JobState.RUNNING.value))
                     .values(state=JobState.QUEUED.value, lease_owner="", lease_expires=0.0)
                 )
         return ids

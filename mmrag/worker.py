@@ -9,11 +9,8 @@ decides whether anything runs (see `mmrag.jobs`).
 from __future__ import annotations
 
 import logging
-import os
-import socket
 import threading
 import time
-import uuid
 from collections.abc import Callable
 from dataclasses import replace
 from types import TracebackType
@@ -27,7 +24,7 @@ from mmrag.errors import (
     JobInterrupted,
     MmragError,
 )
-from mmrag.jobs import IngestJob, JobBook, JobProgress, JobState
+from mmrag.jobs import IngestJob, JobBook, JobProgress, JobState, worker_name
 from mmrag.observe import IngestObserver, NullObserver
 from mmrag.pipeline import Ingestor
 from mmrag.settings import QueueSettings
@@ -128,11 +125,6 @@ class _Lease(threading.Thread):
             raise JobCancelled(f"{self._job.filename}: the job was cancelled")
         if self._shutdown.is_set():
             raise JobInterrupted(f"{self._job.filename}: the worker is shutting down")
-
-
-def worker_name() -> str:
-    """Who holds a lease: host, process and a random part (a restarted process differs)."""
-    return f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:6]}"
 
 
 class JobRunner:

@@ -570,6 +570,30 @@ def test_requeue_everything_takes_back_every_running_job(book: JobBook) -> None:
     assert book.requeue_expired(everything=True) == []
 
 
+def test_requeue_everything_leaves_live_processes_their_jobs(book: JobBook) -> None:
+    """Two processes on one data directory (two collections): a restart of one must not
+    take the running jobs of the other, only those of processes that are gone."""
+    import socket
+    import subprocess
+    import sys
+
+    from mmrag.jobs import worker_name
+
+    mine, gone = _add_job(book, document_id="doc1"), _add_job(book, document_id="doc2")
+    finished = subprocess.run(
+        [sys.executable, "-c", "import os; print(os.getpid())"],
+        check=True,
+        capture_output=True,
+        text=True,
+    )
+    dead_owner = f"{socket.gethostname()}:{finished.stdout.strip()}:abc123"
+    book.claim(mine.job_id, worker_name(), lease_s=30)
+    book.claim(gone.job_id, dead_owner, lease_s=30)
+
+    assert book.requeue_expired(everything=True) == [gone.job_id]
+    assert _state(book, mine) is JobState.RUNNING
+
+
 # --- JobBook: overviews -----------------------------------------------------------------
 
 
