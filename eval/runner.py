@@ -26,6 +26,7 @@ from mmrag.channels import channel_names
 from mmrag.documents import Submission
 from mmrag.errors import InvalidRequestError
 from mmrag.observe import IngestObserver
+from mmrag.profiles import resolve_profile
 from mmrag.services import Services, build_services
 from mmrag.settings import Settings
 from mmrag.types import Hit
@@ -87,10 +88,12 @@ def index_fingerprint(settings: Settings) -> str:
 
 
 def eval_settings(settings: Settings, dataset: Dataset) -> Settings:
-    """The dataset gets its own collection and tenant, named by dataset and index settings:
-    re-runs reuse the index; a change to chunking or models builds a new one."""
+    """The dataset gets its own collection and tenant, named by dataset and index settings
+    (as the profile resolves them: the models that actually write vectors): re-runs reuse
+    the index; a change to chunking or models builds a new one."""
     name = "".join(c if c.isalnum() else "-" for c in dataset.name)[:40]
-    collection = f"eval-{name}-{index_fingerprint(settings)}"
+    effective = resolve_profile(settings).settings
+    collection = f"eval-{name}-{index_fingerprint(effective)}"
     return settings.model_copy(
         update={
             "store": settings.store.model_copy(update={"collection": collection}),
