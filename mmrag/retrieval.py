@@ -17,7 +17,7 @@ from typing import Any
 
 from PIL import Image
 
-from mmrag.channels import Channel, VectorValue
+from mmrag.channels import Channel
 from mmrag.errors import InvalidRequestError
 from mmrag.fusion import merge_regions, pool_pages, reciprocal_rank_fusion
 from mmrag.models.base import Captioner, Reranker, RerankItem
@@ -211,10 +211,10 @@ class Retriever:
         started = time.perf_counter()
         query = checked_text(query, self.max_query_chars)
         chosen = self._choose(channels)
-        vectors: dict[str, VectorValue | None] = {}
+        vectors: dict[str, Any] = {}
         for channel in chosen:
-            if channel.vector not in vectors:
-                vectors[channel.vector] = channel.encode_query(query)
+            if channel.query_key not in vectors:
+                vectors[channel.query_key] = channel.encode_query(query)
         embedded = time.perf_counter()
         return self._run(chosen, vectors, query, tenant, limit, filters, started, embedded)
 
@@ -231,10 +231,10 @@ class Retriever:
         started = time.perf_counter()
         described = self._captioner.caption([image])[0] if self._captioner else ""
         chosen = self._choose(None)
-        vectors: dict[str, VectorValue | None] = {}
+        vectors: dict[str, Any] = {}
         for channel in chosen:
-            if channel.vector not in vectors:
-                vectors[channel.vector] = channel.encode_image_query(image, described)
+            if channel.query_key not in vectors:
+                vectors[channel.query_key] = channel.encode_image_query(image, described)
         if not any(vector is not None for vector in vectors.values()):
             raise InvalidRequestError("searching by image needs image_embedder or a captioner")
         embedded = time.perf_counter()
@@ -286,7 +286,7 @@ class Retriever:
     def _run(
         self,
         chosen: list[Channel],
-        vectors: dict[str, VectorValue | None],
+        vectors: dict[str, Any],
         query: str | None,
         tenant: str,
         limit: int | None,
@@ -296,10 +296,10 @@ class Retriever:
     ) -> SearchResult:
         where = (filters or SearchFilters()).to_point_filter(tenant)
         wanted = limit or self.settings.limit
-        active = [channel for channel in chosen if vectors.get(channel.vector) is not None]
+        active = [channel for channel in chosen if vectors.get(channel.query_key) is not None]
         queries = [
             channel.request(
-                vectors[channel.vector],  # type: ignore[arg-type]  # None filtered above
+                vectors[channel.query_key],
                 where,
                 max(self.settings.candidates_for(channel.name), wanted),
                 self.settings.min_dense_score if channel.text_similarity else None,
@@ -312,7 +312,7 @@ class Retriever:
         regions: dict[str, BBox] = {}
         for channel in active:
             top = rankings[channel.name][:wanted]
-            regions.update(channel.locate(top, vectors[channel.vector], self._store))  # type: ignore[arg-type]
+            regions.update(channel.locate(top, vectors[channel.query_key], self._store))
         searched = time.perf_counter()
         hits = self.rank(query, rankings, self.weights(), wanted, regions=regions)
         timings = {

@@ -16,7 +16,7 @@ from __future__ import annotations
 from abc import ABC, abstractmethod
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, ClassVar
+from typing import TYPE_CHECKING, Any, ClassVar
 
 from PIL import Image
 
@@ -88,18 +88,25 @@ class Channel(ABC):
         made by `payload_field` puts a value in the point's payload instead."""
 
     @abstractmethod
-    def encode_query(self, text: str) -> VectorValue | None:
-        """The query vector for a text query."""
+    def encode_query(self, text: str) -> Any:
+        """The query's encoding for `request` (a vector, unless `request` is overridden);
+        None leaves the channel out of this search."""
 
-    def encode_image_query(self, image: Image.Image, description: str) -> VectorValue | None:
+    def encode_image_query(self, image: Image.Image, description: str) -> Any:
         """The query vector when an image is the query; ``description`` is its caption or
         OCR text. By default the description is searched as text."""
         return self.encode_query(description) if description.strip() else None
 
     @property
     def vector(self) -> str:
-        """The named vector searched (and the key a query vector is shared under)."""
+        """The named vector searched."""
         return self.vectors()[0].name
+
+    @property
+    def query_key(self) -> str:
+        """Channels with the same key share one query encoding (``text`` and ``caption``
+        embed the query once); by default the named vector searched."""
+        return self.vector
 
     def indexes(self, item: Indexable) -> bool:
         if item.kind not in self.kinds:
@@ -107,7 +114,7 @@ class Channel(ABC):
         return item.image is not None if self.needs_pixels else bool(item.text.strip())
 
     def locate(
-        self, points: Sequence[ScoredPoint], vector: VectorValue, store: VectorStore
+        self, points: Sequence[ScoredPoint], vector: Any, store: VectorStore
     ) -> dict[str, BBox]:
         """Where on its element each found point matched the query, when the channel can
         tell (late interaction: the best patch); by point id, in the payload's units."""
@@ -115,7 +122,7 @@ class Channel(ABC):
 
     def request(
         self,
-        vector: VectorValue,
+        vector: Any,
         where: PointFilter,
         limit: int,
         score_threshold: float | None = None,
