@@ -222,30 +222,3 @@ def test_pooling_pages_lifts_a_page_matched_several_times() -> None:
     assert [f.point_id for f in pooled] == ["a", "lucky", "b"]
     assert pooled[0].score == pytest.approx(0.04 + 0.5 * 0.03)
     assert ranked[0].score == 0.05  # inputs untouched
-
-
-@pytest.mark.parametrize(
-    ("question", "pages"),
-    [
-        ("In the cartoon on page 25, what does the hippo represent?", [24, 25, 26]),
-        ("Compare pages 3 and 5", [2, 3, 4, 5, 6]),
-        ("See pp. 4-6.", [3, 4, 5, 6, 7]),
-        ("What was the population in 1890?", []),
-        ("page 1 only", [1, 2]),
-    ],
-)
-def test_page_references_in_a_question(question: str, pages: list[int]) -> None:
-    from mmrag.channels.pageref import referenced_pages
-
-    assert referenced_pages(question) == pages
-
-
-def test_a_question_naming_a_page_searches_that_page(indexed: Services) -> None:
-    named = indexed.retriever.search(
-        "What does page 2 say about the turbine?", tenant="default", channels=["pageref"]
-    )
-    assert named.hits and {hit.page for hit in named.hits} <= {1, 2, 3}
-    unnamed = indexed.retriever.search("What about the turbine?", tenant="default")
-    assert "pageref" not in unnamed.rankings  # no page named: the channel stays out
-    fused = indexed.retriever.search("What does page 2 say about the turbine?", tenant="default")
-    assert "pageref" in fused.rankings and fused.rankings["pageref"]

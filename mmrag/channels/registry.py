@@ -27,7 +27,6 @@ _BUILTIN_MODULES = (
     "mmrag.channels.caption",
     "mmrag.channels.image",
     "mmrag.channels.page",
-    "mmrag.channels.pageref",
 )
 _channels: dict[str, type[Channel]] = {}
 _builtins_loaded = False
