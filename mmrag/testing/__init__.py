@@ -1,8 +1,10 @@
-"""Test support shipped with the library: fakes for every model role, tiny random
-models built from real configs (`tiny_models`), and generated documents (`documents`).
+"""Test support shipped with the library: fakes for the text, image, caption and answer
+roles, tiny random models built from real configs (`tiny_models`: also the page
+embedder and the reranker), and generated documents (`documents`).
 
-``python -m mmrag.testing make-offline-models DIR`` writes tiny SigLIP, open_clip and
-SmolVLM models plus a config file that uses them, to exercise every code path offline.
+``python -m mmrag.testing make-offline-models DIR`` writes tiny SigLIP, open_clip,
+SmolVLM, Qwen2-VL, ColModernVBERT and cross-encoder models plus a config file that uses
+them, to exercise every code path offline.
 """
 
 from __future__ import annotations
