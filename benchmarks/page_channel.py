@@ -165,10 +165,10 @@ def build_colmodernvbert(target: Path) -> int:
     from mmrag.testing.tiny_models import (
         IDEFICS3_IMAGE_TOKENS,
         IDEFICS3_ROW_COLUMN_TOKENS,
-        MODERNVBERT_SPECIAL_TOKENS,
         SEED,
         _token_id,
     )
+    from mmrag.testing.tiny_retrievers import MODERNVBERT_SPECIAL_TOKENS
 
     tokenizer = _tokenizer(
         dict(MODERNVBERT_SPECIAL_TOKENS),

@@ -28,7 +28,7 @@ def services(
     tmp_path_factory: pytest.TempPathFactory,
 ) -> Iterator[Services]:
     if request.param == "colqwen2":
-        from mmrag.testing.tiny_models import build_tiny_colqwen2
+        from mmrag.testing.tiny_retrievers import build_tiny_colqwen2
 
         model = build_tiny_colqwen2(tmp_path_factory.mktemp("colqwen2"))
     else:

@@ -11,6 +11,6 @@ import pytest
 @pytest.fixture(scope="session")
 def tiny_colqwen2(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """A tiny random ColQwen2 retriever saved with its processor."""
-    from mmrag.testing.tiny_models import build_tiny_colqwen2
+    from mmrag.testing.tiny_retrievers import build_tiny_colqwen2
 
     return build_tiny_colqwen2(tmp_path_factory.mktemp("models") / "colqwen2")

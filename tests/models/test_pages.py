@@ -13,7 +13,7 @@ from mmrag.errors import ModelLoadError
 from mmrag.models.base import MultiVector, PageEmbedder, pooled
 from mmrag.models.registry import page_embedders
 from mmrag.settings import Settings
-from mmrag.testing.tiny_models import PAGE_EMBEDDING_DIM
+from mmrag.testing.tiny_retrievers import PAGE_EMBEDDING_DIM
 
 # Wide, tall and square pages of different colours.
 WIDE = Image.new("RGB", (80, 60), (200, 30, 30))
