@@ -110,9 +110,7 @@ class Ingestor:
             else settings.parsing
         )
         # Chunks sized in the text embedder's tokens (characters when it has no tokenizer).
-        self._chunker = Chunker.for_embedder(
-            settings.parsing, getattr(points, "text_embedder", None)
-        )
+        self._chunker = Chunker.for_embedder(settings.parsing, points.text_embedder)
         self._store.ensure_collection(points.schema())
 
     def run(

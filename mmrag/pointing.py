@@ -9,7 +9,6 @@ from typing import Any
 from PIL import Image
 
 from mmrag.channels import Channel, Indexable
-from mmrag.channels.base import PAYLOAD_PREFIX
 from mmrag.models.base import TextEmbedder
 from mmrag.store import CollectionSchema, VectorSpec, point_id
 from mmrag.types import Chunk, ImageAsset, StoredPoint, VectorValue
@@ -74,6 +73,7 @@ class PointBuilder:
             for asset, image in zip(assets, images, strict=True)
         ]
         vectors: list[dict[str, VectorValue]] = [{} for _ in items]
+        extra: list[dict[str, Any]] = [{} for _ in items]  # payload fields of the channels
         for channel in self.channels:
             todo = [
                 i
@@ -82,30 +82,21 @@ class PointBuilder:
             ]
             if todo:
                 encoded = channel.encode_documents([items[i] for i in todo])
-                for i, named in zip(todo, encoded, strict=True):
-                    vectors[i].update(named)
+                for i, one in zip(todo, encoded, strict=True):
+                    vectors[i].update(one.vectors)
+                    extra[i].update(one.payload)
         elements: list[Chunk | ImageAsset] = [*chunks, *assets]
-        points = []
-        for i, element in enumerate(elements):
-            named = {k: v for k, v in vectors[i].items() if not k.startswith(PAYLOAD_PREFIX)}
-            if not named:
-                continue
-            extra = {
-                k.removeprefix(PAYLOAD_PREFIX): v
-                for k, v in vectors[i].items()
-                if k.startswith(PAYLOAD_PREFIX)
-            }
-            index = first_index + i
-            points.append(
-                StoredPoint(
-                    point_id=point_id(
-                        context.tenant, context.document_id, context.content_hash, index
-                    ),
-                    vectors=named,
-                    payload={**_payload(element, context, index), **extra},
-                )
+        return [
+            StoredPoint(
+                point_id=point_id(
+                    context.tenant, context.document_id, context.content_hash, first_index + i
+                ),
+                vectors=vectors[i],
+                payload={**_payload(element, context, first_index + i), **extra[i]},
             )
-        return points
+            for i, element in enumerate(elements)
+            if vectors[i]
+        ]
 
 
 def _payload(item: Chunk | ImageAsset, context: PointContext, index: int) -> dict[str, Any]:

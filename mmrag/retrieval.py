@@ -104,18 +104,13 @@ def fuse(
     limit: int,
     vectors: dict[str, str] | None = None,
     page_share: float = 0.0,
-    regions: dict[str, BBox] | None = None,
 ) -> list[Hit]:
     """Channel rankings to the final hits: weighted RRF, regions merged (``vectors`` names
     each channel's searched vector: channels sharing one count once per region), then
     each page's hits pooled (`mmrag.fusion.pool_pages`)."""
     fused = merge_regions(reciprocal_rank_fusion(rankings, weights, k), weights, k, vectors)
     fused = pool_pages(fused, page_share)
-    regions = regions or {}
-    return [
-        to_hit(f.point_id, f.score, f.payload, f.channels, regions.get(f.point_id))
-        for f in fused[:limit]
-    ]
+    return [to_hit(f.point_id, f.score, f.payload, f.channels) for f in fused[:limit]]
 
 
 def checked_text(text: str, max_chars: int, what: str = "query") -> str:
@@ -139,14 +134,9 @@ def checked_text(text: str, max_chars: int, what: str = "query") -> str:
 
 
 def to_hit(
-    point_id: str,
-    score: float,
-    payload: dict[str, Any],
-    channels: dict | None = None,
-    region: BBox | None = None,
+    point_id: str, score: float, payload: dict[str, Any], channels: dict | None = None
 ) -> Hit:
-    """A hit from a point; ``region`` (where on the element it matched) replaces its box."""
-    bbox = region or payload.get("bbox")
+    bbox = payload.get("bbox")
     return Hit(
         point_id=point_id,
         score=score,
@@ -248,7 +238,6 @@ class Retriever:
         weights: dict[str, float],
         limit: int,
         rerank_scores: dict[str, float] | None = None,
-        regions: dict[str, BBox] | None = None,
     ) -> list[Hit]:
         """Rankings to hits: fusion, then the reranker over the fused top (text queries).
         ``rerank_scores`` caches reranker scores by point id across calls (the eval
@@ -256,9 +245,9 @@ class Retriever:
         vectors = {name: channel.vector for name, channel in self._channels.items()}
         k, share = self.settings.rrf_k, self.settings.page_share
         if self._reranker is None or query is None:
-            return fuse(rankings, weights, k, limit, vectors, share, regions)
+            return fuse(rankings, weights, k, limit, vectors, share)
         wider = max(limit, self._rerank_candidates)
-        fused = fuse(rankings, weights, k, wider, vectors, share, regions)
+        fused = fuse(rankings, weights, k, wider, vectors, share)
         head = fused[: self._rerank_candidates]
         cache = rerank_scores if rerank_scores is not None else {}
         todo = [hit for hit in head if hit.point_id not in cache]
@@ -271,6 +260,23 @@ class Retriever:
             for rank, hit in enumerate(order, start=1)
         ]
         return (reranked + fused[len(head) :])[:limit]
+
+    def _locate(
+        self,
+        hits: list[Hit],
+        rankings: dict[str, list[ScoredPoint]],
+        active: list[Channel],
+        vectors: dict[str, Any],
+    ) -> dict[str, BBox]:
+        """Where on its element each returned hit matched, from the channels that can
+        tell (the page channel's best patch); asked only about the hits returned."""
+        shown = {hit.point_id for hit in hits}
+        regions: dict[str, BBox] = {}
+        for channel in active:
+            found = [point for point in rankings[channel.name] if point.point_id in shown]
+            if found:
+                regions.update(channel.locate(found, vectors[channel.query_key], self._store))
+        return regions
 
     def _choose(self, channels: Sequence[str] | None) -> list[Channel]:
         available = self.channels()
@@ -309,12 +315,10 @@ class Retriever:
         rankings: dict[str, list[ScoredPoint]] = dict(
             zip([c.name for c in active], self._store.search(queries), strict=True)
         )
-        regions: dict[str, BBox] = {}
-        for channel in active:
-            top = rankings[channel.name][:wanted]
-            regions.update(channel.locate(top, vectors[channel.query_key], self._store))
         searched = time.perf_counter()
-        hits = self.rank(query, rankings, self.weights(), wanted, regions=regions)
+        hits = self.rank(query, rankings, self.weights(), wanted)
+        regions = self._locate(hits, rankings, active, vectors)
+        hits = [replace(h, bbox=regions[h.point_id]) if h.point_id in regions else h for h in hits]
         timings = {
             "embed_s": embedded - started,
             "search_s": searched - embedded,

@@ -11,7 +11,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any
 
-SparseVector = tuple[list[int], list[float]]
+from mmrag.types import SparseValue
 
 
 class SparseEncoder:
@@ -20,12 +20,12 @@ class SparseEncoder:
 
         self._model: Any = qdrant_edge.Bm25(qdrant_edge.Bm25Config(language=language))
 
-    def embed_documents(self, texts: Sequence[str]) -> list[SparseVector]:
+    def embed_documents(self, texts: Sequence[str]) -> list[SparseValue]:
         return [self._unpack(self._model.embed_document(text)) for text in texts]
 
-    def embed_query(self, text: str) -> SparseVector:
+    def embed_query(self, text: str) -> SparseValue:
         return self._unpack(self._model.embed_query(text))
 
     @staticmethod
-    def _unpack(vector: Any) -> SparseVector:
+    def _unpack(vector: Any) -> SparseValue:
         return list(vector.indices), list(vector.values)

@@ -14,6 +14,7 @@ from eval.datasets import load_mmrag_dataset
 from eval.runner import configurations, run_eval
 from mmrag.channels import (
     Channel,
+    Encoded,
     Indexable,
     Models,
     VectorKind,
@@ -46,8 +47,8 @@ class LetterChannel(Channel):
     def vectors(self) -> list[VectorSpec]:
         return [VectorSpec("letters", VectorKind.DENSE, 26)]
 
-    def encode_documents(self, items: Sequence[Indexable]) -> list[dict[str, VectorValue]]:
-        return [{"letters": self._histogram(item.text)} for item in items]
+    def encode_documents(self, items: Sequence[Indexable]) -> list[Encoded]:
+        return [Encoded({"letters": self._histogram(item.text)}) for item in items]
 
     def encode_query(self, text: str) -> VectorValue | None:
         return self._histogram(text)

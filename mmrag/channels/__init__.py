@@ -2,6 +2,7 @@
 
 from mmrag.channels.base import (
     Channel,
+    Encoded,
     Indexable,
     Models,
     SparseValue,
@@ -9,7 +10,6 @@ from mmrag.channels.base import (
     VectorSpec,
     VectorValue,
     narrow,
-    payload_field,
 )
 from mmrag.channels.registry import (
     build_channels,
@@ -21,6 +21,7 @@ from mmrag.channels.registry import (
 
 __all__ = [
     "Channel",
+    "Encoded",
     "build_channels",
     "Indexable",
     "Models",
@@ -30,7 +31,6 @@ __all__ = [
     "VectorValue",
     "channel_names",
     "narrow",
-    "payload_field",
     "register",
     "registered",
     "unregister",

@@ -15,7 +15,7 @@ from __future__ import annotations
 
 from abc import ABC, abstractmethod
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, ClassVar
 
 from PIL import Image
@@ -47,6 +47,15 @@ class Indexable:
     kind: ElementKind
     text: str  # the text embedded (a chunk with its context, an image's caption + OCR)
     image: Image.Image | None = None  # pixels of images and page renders
+
+
+@dataclass(frozen=True)
+class Encoded:
+    """One element as a channel encoded it: its named vectors, and payload fields the
+    channel keeps with the point (the page channel's patch grid)."""
+
+    vectors: dict[str, VectorValue]
+    payload: dict[str, Any] = field(default_factory=dict)
 
 
 @dataclass(frozen=True)
@@ -83,9 +92,8 @@ class Channel(ABC):
         """The named vectors it reads and writes; the first is the one searched."""
 
     @abstractmethod
-    def encode_documents(self, items: Sequence[Indexable]) -> list[dict[str, VectorValue]]:
-        """One dict of named vectors per item; empty for an item it cannot encode. A key
-        made by `payload_field` puts a value in the point's payload instead."""
+    def encode_documents(self, items: Sequence[Indexable]) -> list[Encoded]:
+        """What each item gets from this channel, in order."""
 
     @abstractmethod
     def encode_query(self, text: str) -> Any:
@@ -129,14 +137,6 @@ class Channel(ABC):
     ) -> ChannelQuery:
         """The store query: nearest neighbours of ``vector`` among this channel's kinds."""
         return ChannelQuery(self.vector, vector, limit, narrow(where, self.kinds), score_threshold)
-
-
-PAYLOAD_PREFIX = "payload."
-
-
-def payload_field(name: str) -> str:
-    """The key under which `Channel.encode_documents` returns a payload value."""
-    return PAYLOAD_PREFIX + name
 
 
 def pixels_of(item: Indexable) -> Image.Image:

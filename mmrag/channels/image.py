@@ -8,6 +8,7 @@ from PIL import Image
 
 from mmrag.channels.base import (
     Channel,
+    Encoded,
     Indexable,
     Models,
     VectorKind,
@@ -40,9 +41,9 @@ class ImageChannel(Channel):
     def vectors(self) -> list[VectorSpec]:
         return [VectorSpec(IMAGE_VECTOR, VectorKind.DENSE, self._embedder.dimension)]
 
-    def encode_documents(self, items: Sequence[Indexable]) -> list[dict[str, VectorValue]]:
+    def encode_documents(self, items: Sequence[Indexable]) -> list[Encoded]:
         pixels = self._embedder.embed_images([pixels_of(item) for item in items])
-        return [{IMAGE_VECTOR: row.tolist()} for row in pixels]
+        return [Encoded({IMAGE_VECTOR: row.tolist()}) for row in pixels]
 
     def encode_query(self, text: str) -> VectorValue | None:
         return self._embedder.embed_query(text).tolist()

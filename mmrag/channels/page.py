@@ -17,19 +17,18 @@ query most (each query token credits its best patch with its similarity).
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import Any
 
 import numpy as np
 
 from mmrag.channels.base import (
     Channel,
+    Encoded,
     Indexable,
     Models,
     VectorKind,
     VectorSpec,
     VectorValue,
     narrow,
-    payload_field,
     pixels_of,
 )
 from mmrag.channels.registry import register
@@ -84,18 +83,15 @@ class PageChannel(Channel):
             VectorSpec(POOLED_VECTOR, VectorKind.DENSE, size),
         ]
 
-    def encode_documents(self, items: Sequence[Indexable]) -> list[dict[str, VectorValue]]:
+    def encode_documents(self, items: Sequence[Indexable]) -> list[Encoded]:
         pages = self._embedder.embed_pages([pixels_of(item) for item in items])
-        encoded: list[dict[str, Any]] = []
+        encoded = []
         for page in pages:
-            named: dict[str, Any] = {
-                PAGE_VECTOR: page.vectors.tolist(),
-                POOLED_VECTOR: pooled(page).tolist(),
-            }
+            grid = {}
             if page.grid is not None and page.patch_rows is not None:
-                named[payload_field(GRID_FIELD)] = list(page.grid)
-                named[payload_field(PATCHES_FIELD)] = page.patch_rows.tolist()
-            encoded.append(named)
+                grid = {GRID_FIELD: list(page.grid), PATCHES_FIELD: page.patch_rows.tolist()}
+            vectors = {PAGE_VECTOR: page.vectors.tolist(), POOLED_VECTOR: pooled(page).tolist()}
+            encoded.append(Encoded(vectors, grid))
         return encoded
 
     def locate(

@@ -4,7 +4,15 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
-from mmrag.channels.base import Channel, Indexable, Models, VectorKind, VectorSpec, VectorValue
+from mmrag.channels.base import (
+    Channel,
+    Encoded,
+    Indexable,
+    Models,
+    VectorKind,
+    VectorSpec,
+    VectorValue,
+)
 from mmrag.channels.registry import register
 from mmrag.settings import Settings
 from mmrag.sparse import SparseEncoder
@@ -29,8 +37,9 @@ class SparseChannel(Channel):
     def vectors(self) -> list[VectorSpec]:
         return [VectorSpec(SPARSE_VECTOR, VectorKind.SPARSE)]
 
-    def encode_documents(self, items: Sequence[Indexable]) -> list[dict[str, VectorValue]]:
-        return [{SPARSE_VECTOR: v} for v in self._encoder.embed_documents([i.text for i in items])]
+    def encode_documents(self, items: Sequence[Indexable]) -> list[Encoded]:
+        encoded = self._encoder.embed_documents([item.text for item in items])
+        return [Encoded({SPARSE_VECTOR: vector}) for vector in encoded]
 
     def encode_query(self, text: str) -> VectorValue | None:
         return self._encoder.embed_query(text)

@@ -4,7 +4,15 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
-from mmrag.channels.base import Channel, Indexable, Models, VectorKind, VectorSpec, VectorValue
+from mmrag.channels.base import (
+    Channel,
+    Encoded,
+    Indexable,
+    Models,
+    VectorKind,
+    VectorSpec,
+    VectorValue,
+)
 from mmrag.channels.registry import register
 from mmrag.models.base import TextEmbedder
 from mmrag.settings import Settings
@@ -28,9 +36,9 @@ class DenseTextChannel(Channel):
     def vectors(self) -> list[VectorSpec]:
         return [VectorSpec(TEXT_VECTOR, VectorKind.DENSE, self._embedder.dimension)]
 
-    def encode_documents(self, items: Sequence[Indexable]) -> list[dict[str, VectorValue]]:
+    def encode_documents(self, items: Sequence[Indexable]) -> list[Encoded]:
         dense = self._embedder.embed_documents([item.text for item in items])
-        return [{TEXT_VECTOR: row.tolist()} for row in dense]
+        return [Encoded({TEXT_VECTOR: row.tolist()}) for row in dense]
 
     def encode_query(self, text: str) -> VectorValue | None:
         return self._embedder.embed_query(text).tolist()
