@@ -271,6 +271,12 @@ class ParsingSettings(BaseModel):
         2048, ge=64, description="memory the parser process may take for one file (MiB)"
     )
     max_pages: int = Field(5000, ge=1, description="pages, slides or image frames per file")
+    max_page_content_mb: float = Field(
+        128.0,
+        gt=0,
+        description="a PDF page's drawing instructions (content streams and the forms they "
+        "draw), inflated (MiB)",
+    )
     max_unzipped_mb: float = Field(
         512.0, gt=0, description="total uncompressed size of a DOCX or PPTX package (MiB)"
     )

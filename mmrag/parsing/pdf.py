@@ -19,6 +19,9 @@ Limits before work: a PDF over parsing.max_pages fails when opened; every render
 to parsing.max_image_pixels (a 200 in page would be 1.6 billion pixels at 200 dpi), at a
 lower dpi and with a warning when it must; a page without text is first rendered as a
 small thumbnail and skipped when blank, so only pages with something on them are OCR'd.
+pdfium inflates a page's content stream whole before it reads it, so a few kilobytes can
+make it allocate gigabytes (a content-stream bomb): each page's content, with the forms it
+draws, is first inflated by pypdf within parsing.max_page_content_mb (`_ContentGuard`).
 """
 
 from __future__ import annotations
@@ -117,6 +120,122 @@ def parse_pdf(path: Path, settings: ParsingSettings) -> ParsedFile:
     return parsed
 
 
+class _ContentGuard:
+    """Measures each page's content before pdfium loads the page: the page's content
+    streams and the form XObjects it draws (nested forms too), inflated by pypdf, whose
+    decoders stop at a configured output length. A page whose content inflates past
+    parsing.max_page_content_mb fails the file, in the time and memory of that limit.
+
+    Where pypdf cannot read the page tree pdfium can, pages go unmeasured and
+    parsing.memory_mb still bounds them; pypdf reads from an open file, not a copy."""
+
+    def __init__(self, path: Path, settings: ParsingSettings) -> None:
+        import pypdf
+
+        logging.getLogger("pypdf").setLevel(logging.ERROR)  # its repair notes are noise here
+        self._path, self._limit_mb = path, settings.max_page_content_mb
+        self._limit = int(settings.max_page_content_mb * 2**20)
+        self._file = path.open("rb")
+        try:
+            self._pages: Any = pypdf.PdfReader(self._file, strict=False).pages
+        except Exception:  # pypdf has no single base class for parse errors
+            self._pages = None
+
+    def check(self, index: int) -> None:
+        """Raise `LimitExceededError` if page ``index`` (from 0) inflates past the limit."""
+        from pypdf import apply_configuration
+        from pypdf.errors import LimitReachedError
+
+        limit = self._limit + 1  # a decoder that returns this much has gone past the limit
+        with apply_configuration(
+            zlib_maximum_output_length=limit,
+            lzw_maximum_output_length=limit,
+            run_length_maximum_output_length=limit,
+            brotli_maximum_output_length=limit,
+            stream_decoding_work_maximum_length=4 * limit,
+        ):
+            try:
+                size = self._page_size(index)
+            except LimitReachedError:
+                size = limit
+            except Exception:  # a stream pypdf cannot decode: pdfium decides
+                return
+        if size > self._limit:
+            raise LimitExceededError(
+                self._path,
+                f"page {index + 1}'s content inflates past parsing.max_page_content_mb "
+                f"({self._limit_mb:g} MiB)",
+            )
+
+    def _page_size(self, index: int) -> int:
+        if self._pages is None:
+            return 0
+        try:
+            page = self._pages[index]
+        except Exception:  # pypdf's page tree is not pdfium's: leave it to the memory limit
+            self._pages = None
+            return 0
+        size, seen = 0, set[int]()
+        pending = [page.get("/Contents"), *_forms(page, seen)]
+        while pending and size <= self._limit:
+            item = _resolved(pending.pop())
+            if isinstance(item, list):
+                pending.extend(item)
+            elif item is not None and hasattr(item, "get_data"):
+                size += _inflated_size(item, self._limit + 1 - size)
+                pending.extend(_forms(item, seen))
+        return size
+
+    def close(self) -> None:
+        self._file.close()
+
+
+def _inflated_size(stream: Any, limit: int) -> int:
+    """The inflated size of a content stream, or ``limit`` if it is at least that.
+
+    A stream under /FlateDecode alone (nearly all of them) is inflated a megabyte at a
+    time and only counted, so measuring takes no memory; others are decoded by pypdf,
+    whose decoders stop at the configured output length."""
+    import zlib
+
+    filters = stream.get("/Filter")
+    if filters in ("/FlateDecode", "/Fl", ["/FlateDecode"], ["/Fl"]):
+        inflater, data, size = zlib.decompressobj(), stream._data, 0
+        try:
+            while data and size < limit:
+                size += len(inflater.decompress(data, 2**20))
+                data = inflater.unconsumed_tail
+        except zlib.error:
+            pass  # damaged: pdfium reads what it can, and no more than came out here
+        return min(size, limit)
+    try:
+        return min(len(stream.get_data()), limit)
+    except MemoryError:  # a decoder that stops at the limit cannot hold it: over anyway
+        return limit
+
+
+def _forms(owner: Any, seen: set[int]) -> list[Any]:
+    """The form XObjects in ``owner``'s resources not yet in ``seen`` (Python ids of
+    pypdf's resolved objects, which it caches: a form drawing itself is seen once)."""
+    try:
+        resources = _resolved(owner.get("/Resources"))
+        objects = _resolved(resources.get("/XObject")) if resources is not None else None
+        forms = []
+        for reference in (objects or {}).values():
+            form = _resolved(reference)
+            if form.get("/Subtype") == "/Form" and id(form) not in seen:
+                seen.add(id(form))
+                forms.append(form)
+        return forms
+    except (AttributeError, TypeError):
+        return []
+
+
+def _resolved(item: Any) -> Any:
+    """A pypdf object with any indirect reference followed."""
+    return item.get_object() if item is not None else None
+
+
 @dataclass
 class _PageContent:
     """Everything pdfium gives of one page, read under the lock."""
@@ -133,13 +252,16 @@ class _PageContent:
 def _pages(
     pdf: Any, path: Path, settings: ParsingSettings, warnings: list[str]
 ) -> Iterator[Element]:
+    guard = _ContentGuard(path, settings)
     try:
         for index in range(len(pdf)):
+            guard.check(index)
             with PDFIUM_LOCK:
                 content = _read_page(pdf, index, settings, warnings)
             if content is not None:
                 yield from _page_elements(content, index + 1, settings)
     finally:
+        guard.close()
         with PDFIUM_LOCK:
             pdf.close()
 
@@ -232,6 +354,37 @@ def _render(
     finally:
         bitmap.close()
     return image, scale
+
+
+def render_page(
+    path: Path, number: int, width: int, max_pixels: int
+) -> tuple[Image.Image, tuple[float, float]]:
+    """Page ``number`` (from 1) of the PDF at ``path``, ``width`` pixels wide (less if
+    the page would pass ``max_pixels``), with the page's size in points: the unit of the
+    boxes parsing gives, from the top-left corner."""
+    import pypdfium2 as pdfium
+
+    pdf = open_pdf(path)
+    with PDFIUM_LOCK:
+        try:
+            if not 1 <= number <= len(pdf):
+                raise ValueError(f"page {number} is not in the PDF's {len(pdf)} pages")
+            page = pdf[number - 1]
+            try:
+                size = page.get_size()
+                scale = _capped_scale(size[0], size[1], width / max(size[0], 1.0), max_pixels)
+                bitmap = page.render(scale=scale)
+                try:
+                    image = bitmap.to_pil().convert("RGB")
+                finally:
+                    bitmap.close()
+            finally:
+                page.close()
+        except pdfium.PdfiumError as exc:
+            raise CorruptFileError(path, f"page {number} cannot be rendered ({exc})") from exc
+        finally:
+            pdf.close()
+    return image, size
 
 
 def _looks_blank(page: Any, settings: ParsingSettings) -> bool:

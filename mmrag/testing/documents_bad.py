@@ -107,10 +107,10 @@ def build_pdf(pages: list[PdfPageSpec]) -> bytes:
     kids = " ".join(f"{number} 0 R" for number in page_numbers)
     bodies.append(f"<< /Type /Pages /Kids [{kids}] /Count {len(page_numbers)} >>".encode("latin-1"))
     bodies.append(f"<< /Type /Catalog /Pages {pages_number} 0 R >>".encode("latin-1"))
-    return _serialise_pdf(bodies)
+    return serialise_pdf(bodies)
 
 
-def _serialise_pdf(bodies: list[bytes]) -> bytes:
+def serialise_pdf(bodies: list[bytes]) -> bytes:
     """Join object bodies with a cross-reference table; the last body is the catalog."""
     output = bytearray(b"%PDF-1.4\n%\xe2\xe3\xcf\xd3\n")
     offsets: list[int] = []

@@ -869,7 +869,8 @@ def _bomb_specs(outside: Path) -> Iterator[_Spec]:
     yield _bad("white-scans-300-pages.pdf", "long-pdf", lambda: _pdf_pages(300, white_scan=True))
     text_pages = lambda: _pdf_pages(6000, text=True)  # noqa: E731
     yield _bad("text-6000-pages.pdf", "long-pdf", text_pages, reason="max_pages")
-    yield _bad("content-stream-1gb.pdf", "long-pdf", _pdf_content_bomb, "blank page, 1.1 GB stream")
+    bomb, note = _pdf_content_bomb, "blank page, 1.1 GB stream"
+    yield _bad("content-stream-1gb.pdf", "long-pdf", bomb, note, reason="max_page_content_mb")
     yield _bad("page-tree-loop.pdf", "long-pdf", _pdf_page_tree_loop)
 
 

@@ -23,6 +23,7 @@ from mmrag.testing.documents_bad import (
     pdf_image,
     pdf_text,
     png_bytes,
+    serialise_pdf,
 )
 
 _W_NAMESPACE = "http://schemas.openxmlformats.org/wordprocessingml/2006/main"
@@ -227,6 +228,45 @@ def write_pdf_many_text_runs(path: Path, runs: int) -> Path:
     )
     path.parent.mkdir(parents=True, exist_ok=True)
     path.write_bytes(build_pdf([PdfPageSpec(content, {})]))
+    return path
+
+
+def write_pdf_padded_content(
+    path: Path, padding: int, *, in_form: bool = False, flate_twice: bool = False
+) -> Path:
+    """One page showing a line of text, its drawing instructions padded with
+    ``padding`` spaces (a few KB compressed): in the page's content stream, or with
+    ``in_form`` in a form XObject the page draws; ``flate_twice`` compresses the
+    stream twice (/Filter [/FlateDecode /FlateDecode])."""
+    import zlib
+
+    instructions = (pdf_text(72, 720, 12, "Padded content page.") + " " * padding).encode()
+    data, filters = zlib.compress(instructions, 9), "/FlateDecode"
+    if flate_twice:
+        data, filters = zlib.compress(data, 9), "[/FlateDecode /FlateDecode]"
+    font = b"<< /Type /Font /Subtype /Type1 /BaseFont /Helvetica /Encoding /WinAnsiEncoding >>"
+    packed = b"<< /Filter %b /Length %d >>\nstream\n%b\nendstream"
+    if in_form:
+        form = (
+            b"<< /Type /XObject /Subtype /Form /BBox [0 0 612 792] "
+            b"/Resources << /Font << /F1 1 0 R >> >> /Filter %b /Length %d >>\n"
+            b"stream\n%b\nendstream" % (filters.encode(), len(data), data)
+        )
+        page = b"q /Fm Do Q"
+        bodies = [font, form, b"<< /Length %d >>\nstream\n%b\nendstream" % (len(page), page)]
+        resources = b"/Font << /F1 1 0 R >> /XObject << /Fm 2 0 R >>"
+    else:
+        bodies = [font, packed % (filters.encode(), len(data), data)]
+        resources = b"/Font << /F1 1 0 R >>"
+    content, page_number = len(bodies), len(bodies) + 1
+    bodies += [
+        b"<< /Type /Page /Parent %d 0 R /MediaBox [0 0 612 792] /Resources << %b >> "
+        b"/Contents %d 0 R >>" % (page_number + 1, resources, content),
+        b"<< /Type /Pages /Kids [%d 0 R] /Count 1 >>" % page_number,
+        b"<< /Type /Catalog /Pages %d 0 R >>" % (page_number + 1),
+    ]
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_bytes(serialise_pdf(bodies))
     return path
 
 

@@ -202,6 +202,24 @@ def test_pdf_over_max_pages_is_refused_when_opened(tmp_path: Path) -> None:
 
 
 @pytest.mark.parametrize(
+    ("in_form", "flate_twice"),
+    [(False, False), (True, False), (False, True)],
+    ids=["page", "form", "flate-twice"],
+)
+def test_page_content_over_max_page_content_mb_is_refused_before_pdfium_reads_it(
+    tmp_path: Path, in_form: bool, flate_twice: bool
+) -> None:
+    padded = tmp_path / "padded.pdf"
+    hostile.write_pdf_padded_content(padded, 3_000_000, in_form=in_form, flate_twice=flate_twice)
+    assert padded.stat().st_size < 20_000
+    error = refused(padded, ParsingSettings(max_page_content_mb=2), "max_page_content_mb")
+    assert error.reason.startswith("page 1's content inflates past"), error.reason
+    # Under the limit, the same page is read as before.
+    elements, _ = consume(padded, ParsingSettings(max_page_content_mb=4))
+    assert "padded content page" in all_text(elements)
+
+
+@pytest.mark.parametrize(
     ("overrides", "setting"),
     [({"page_images": "all", "ocr": False}, "render_dpi"), ({"page_images": "none"}, "ocr_dpi")],
     ids=["page-image", "ocr"],
