@@ -191,6 +191,31 @@ class SearchResponse(BaseModel):
     timings: dict[str, float]
 
 
+class RegionOut(BaseModel):
+    kind: str
+    bbox: list[float] | None = Field(description="on the page, in its unit (see page images)")
+    text: str
+    image_id: str | None
+    image_url: str | None
+
+    @classmethod
+    def of(cls, payload: dict[str, Any]) -> RegionOut:
+        image_id = payload.get("image_id")
+        return cls(
+            kind=str(payload.get("kind", "")),
+            bbox=payload.get("bbox"),
+            text=str(payload.get("text", "")),
+            image_id=image_id,
+            image_url=image_url(image_id),
+        )
+
+
+class PageRegions(BaseModel):
+    document_id: str
+    page: int
+    regions: list[RegionOut] = Field(description="in reading order")
+
+
 class CitationOut(BaseModel):
     marker: int
     document_id: str

@@ -48,6 +48,11 @@ def image_key(document_id: str, image_id: str) -> str:
     return f"images/{document_id}/{image_id[:32]}.png"
 
 
+def renders_prefix(document_id: str) -> str:
+    """Where the page images rendered on demand for a document are cached."""
+    return f"renders/{document_id}/"
+
+
 def original_key(document_id: str, filename: str) -> str:
     return f"originals/{document_id}/{bounded_name(filename)}"
 

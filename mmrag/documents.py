@@ -8,9 +8,9 @@ import re
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, replace
 from pathlib import Path
-from typing import BinaryIO
+from typing import Any, BinaryIO
 
-from mmrag.blobs import BlobStore, original_key, upload_key
+from mmrag.blobs import BlobStore, original_key, renders_prefix, upload_key
 from mmrag.catalog import Catalog
 from mmrag.errors import DocumentError, UnsupportedFileError
 from mmrag.files import content_hash, document_id_for, printable
@@ -21,6 +21,7 @@ from mmrag.store import PointFilter, VectorStore
 from mmrag.types import DocumentRecord, DocumentStatus
 
 _UNSAFE = re.compile(r"[^A-Za-z0-9._ -]+")
+MAX_REGIONS = 10_000  # points shown for one page
 
 
 def safe_filename(filename: str) -> str:
@@ -219,6 +220,21 @@ class DocumentService:
             self._queue.dispatch(job.job_id)
         return Submission(given, record, job)
 
+    def regions(self, tenant: str, document_id: str, page: int) -> list[dict[str, Any]]:
+        """The payloads indexed on one page of the document's current version, in the
+        order the parser found them."""
+        record = self._catalog.require(tenant, document_id)
+        where = PointFilter(
+            match={
+                "tenant": tenant,
+                "document_id": document_id,
+                "run_id": record.run_id,
+                "page": page,
+            }
+        )
+        payloads = self._store().payloads(where, limit=MAX_REGIONS)
+        return sorted(payloads, key=lambda payload: payload.get("element_index", 0))
+
     def delete(self, tenant: str, document_id: str) -> DocumentRecord:
         """Cancel the document's jobs, remove its points, images, original and record."""
         record = self._catalog.require(tenant, document_id)
@@ -228,5 +244,6 @@ class DocumentService:
         self._jobs.cancel(tenant, document_id)
         self._blobs.delete(f"images/{document_id}/")
         self._blobs.delete(f"originals/{document_id}/")
+        self._blobs.delete(renders_prefix(document_id))
         self._catalog.delete(tenant, document_id)
         return record

@@ -46,6 +46,7 @@ from mmrag.pipeline import Ingestor
 from mmrag.pointing import PointBuilder
 from mmrag.profiles import ResolvedProfile, resolve_profile
 from mmrag.queue import JobQueue
+from mmrag.renders import PageRenderer
 from mmrag.retrieval import Retriever
 from mmrag.settings import Settings
 from mmrag.sparse import SparseEncoder
@@ -110,6 +111,10 @@ class Services:
             queue=self.queue,
             store=lambda: self.store,
         )
+
+    @cached_property
+    def renderer(self) -> PageRenderer:
+        return PageRenderer(catalog=self.catalog, blobs=self.blobs, parsing=self.settings.parsing)
 
     def job_runner(self, metrics: JobMetrics | None = None) -> JobRunner:
         """Runs ingest jobs in this process, loading the models on the first job."""

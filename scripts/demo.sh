@@ -28,5 +28,6 @@ if [ -n "$question" ]; then
   .venv/bin/mmrag ask "$question"
 fi
 echo "data directory: $MMRAG_DATA_DIR" >&2
+echo "web page: .venv/bin/mmrag --data-dir $MMRAG_DATA_DIR serve, then open http://127.0.0.1:8000/" >&2
 # 1 = some files could not be read (listed above); anything else is an error.
 [ "$status" -le 1 ] || exit "$status"

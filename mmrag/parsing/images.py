@@ -141,6 +141,20 @@ def parse_image_file(path: Path, settings: ParsingSettings) -> ParsedFile:
     return ParsedFile(file_type="image", page_count=frames, elements=elements())
 
 
+def image_frame(path: Path, number: int, max_pixels: int) -> Image.Image:
+    """Frame ``number`` (from 1; a multi-page TIFF's page) of an image file, as RGB, at
+    its own size: the unit of the boxes parsing gives it."""
+    with open_image(path, max_pixels=max_pixels, name=path) as image:
+        try:
+            image.seek(number - 1)
+            check_pixels(image, max_pixels=max_pixels, name=path, where=f"frame {number}")
+            return image.convert("RGB")
+        except EOFError:
+            raise ValueError(f"page {number} is not in the image") from None
+        except (OSError, SyntaxError) as exc:
+            raise CorruptFileError(path, f"frame {number} is damaged ({exc})") from exc
+
+
 def embedded_image(
     source: bytes | Path,
     *,

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import io
 import json
 import time
 from collections.abc import Iterator
@@ -10,6 +11,7 @@ from pathlib import Path
 import httpx
 import pytest
 from fastapi.testclient import TestClient
+from PIL import Image
 
 from api.app import create_app
 from mmrag.models.answerers import OpenAIAnswerer
@@ -86,6 +88,57 @@ def test_upload_status_search_image_delete(client: TestClient, uploaded: dict[st
 
     assert client.delete(f"/v1/documents/{uploaded['png']}").status_code == 200
     error_of(client.get(f"/v1/documents/{uploaded['png']}"), 404)
+
+
+def test_page_images_crops_and_regions_show_the_evidence(
+    client: TestClient, uploaded: dict[str, str]
+) -> None:
+    pdf = uploaded["pdf"]
+    answer = client.post("/v1/ask", json={"question": "How often are Zephyr blades inspected?"})
+    citation = answer.json()["citations"][0]
+    assert citation["document_id"] == pdf and citation["bbox"] is not None
+    page = client.get(f"/v1/documents/{pdf}/pages/{citation['page']}", params={"width": 800})
+    assert page.status_code == 200 and page.headers["content-type"] == "image/png"
+    width, height = float(page.headers["X-Page-Width"]), float(page.headers["X-Page-Height"])
+    assert (width, height) == (612, 792)  # US Letter, in points: the unit of the boxes
+    with Image.open(io.BytesIO(page.content)) as shown:
+        assert shown.width == 800 and abs(shown.height - 800 * height / width) <= 1
+        scale = shown.width / width
+        x0, y0, x1, y1 = (round(v * scale) for v in citation["bbox"])
+        cited = shown.crop((x0, y0, x1, y1)).convert("L")
+        assert cited.getextrema()[0] < 100, "the cited box on the page holds dark text"
+
+    bbox = ",".join(str(v) for v in citation["bbox"])
+    crop = client.get(f"/v1/documents/{pdf}/pages/{citation['page']}", params={"bbox": bbox})
+    with Image.open(io.BytesIO(crop.content)) as region:
+        x0, y0, x1, y1 = citation["bbox"]
+        assert abs(float(crop.headers["X-Page-Width"]) - (x1 - x0)) < 1
+        assert abs(region.width - (x1 - x0) * 1000 / width) <= 2  # at the default width
+
+    regions = client.get(f"/v1/documents/{pdf}/pages/{citation['page']}/regions").json()
+    assert regions["page"] == citation["page"]
+    texts = [r for r in regions["regions"] if r["kind"] == "text"]
+    assert any("90 days" in r["text"] and r["bbox"] for r in texts), regions
+
+    # The page as a picture is a query too: its OCR'd text finds the page it shows.
+    hits = client.post(
+        "/v1/search/image", content=page.content, headers={"content-type": "image/png"}
+    )
+    assert hits.status_code == 200, hits.text
+    assert hits.json()["hits"][0]["document_id"] == pdf
+
+
+def test_page_image_errors_say_why(client: TestClient, uploaded: dict[str, str]) -> None:
+    pdf = uploaded["pdf"]
+    error = error_of(client.get(f"/v1/documents/{pdf}/pages/9"), 404)
+    assert "has no page 9 (it has 2)" in error["message"]
+    error = error_of(client.get(f"/v1/documents/{uploaded['docx']}/pages/1"), 415)
+    assert "DOCX documents have no page images" in error["message"]
+    error_of(client.get(f"/v1/documents/{pdf}/pages/1", params={"bbox": "1,2,3"}), 400)
+    error_of(client.get(f"/v1/documents/{pdf}/pages/0"), 400)
+    error_of(client.get("/v1/documents/nope/pages/1"), 404)
+    error_of(client.post("/v1/search/image", content=b"not an image"), 422)
+    error_of(client.post("/v1/search/image", content=b""), 400)
 
 
 def test_unchanged_reupload_is_recognised(
