@@ -6,6 +6,7 @@ to ``docs/screenshots``."""
 from __future__ import annotations
 
 import os
+import re
 import shutil
 import subprocess
 import sys
@@ -18,7 +19,7 @@ from typing import Any
 import httpx
 import pytest
 
-from mmrag.testing.documents import FACTS, GeneratedCorpus
+from mmrag.testing.documents import FACTS, GeneratedCorpus, write_long_pdf
 from mmrag.testing.servers import HOST, free_port
 
 pytestmark = pytest.mark.browser
@@ -145,13 +146,19 @@ def sign_in(page: Any, serve: Serve, key: str = ALPHA, view: str = "ask") -> Non
     page.locator(f"#{view}-view").wait_for(state="visible")
 
 
+def row_of(page: Any, name: str) -> Any:
+    """The documents table's row of the file named ``name`` (exactly)."""
+    link = page.get_by_role("link", name=name, exact=True)
+    return page.locator("#documents-table tbody tr").filter(has=link)
+
+
 def upload_and_wait(page: Any, serve: Serve, files: list[Path]) -> dict[str, str]:
     """Drop ``files`` in the documents view; wait until every row says indexed."""
     sign_in(page, serve, view="documents")
     page.locator("#file-input").set_input_files([str(path) for path in files])
     ids = {}
     for path in files:
-        row = page.locator("#documents-table tbody tr", has_text=path.name)
+        row = row_of(page, path.name)
         row.locator("td.status", has_text="indexed").wait_for(timeout=WAIT_MS)
         ids[path.name] = row.get_attribute("data-id")
     return ids
@@ -239,13 +246,13 @@ def test_upload_ask_cite_and_delete(page: Any, serve: Serve, corpus: GeneratedCo
 
     # Delete the PDF: gone from the list, and from answers.
     page.goto(f"{serve.url}/#documents")
-    row = page.locator("#documents-table tbody tr", has_text=pdf.name)
+    row = row_of(page, pdf.name)
     row.get_by_role("button", name=f"Delete {pdf.name}").click()
     page.locator("#confirm-delete").click()
     row.wait_for(state="detached")
     page.reload()
-    page.locator("#documents-table tbody tr", has_text=docx.name).wait_for()
-    assert page.locator("#documents-table tbody tr", has_text=pdf.name).count() == 0
+    row_of(page, docx.name).wait_for()
+    assert row_of(page, pdf.name).count() == 0
     page.goto(f"{serve.url}/#ask")
     page.get_by_label("Question").fill(QUESTION)
     page.get_by_role("button", name="Ask", exact=True).click()
@@ -256,6 +263,51 @@ def test_upload_ask_cite_and_delete(page: Any, serve: Serve, corpus: GeneratedCo
     cards = page.locator("#citations .card")
     cited = cards.evaluate_all("cards => cards.map(card => card.dataset.documentId)")
     assert ids[pdf.name] not in cited
+
+
+def test_uploads_show_live_progress_and_failures(
+    page: Any, serve: Serve, corpus: GeneratedCorpus, tmp_path: Path
+) -> None:
+    long_pdf = write_long_pdf(tmp_path / "long-report.pdf", pages=40, image_every=10)
+    broken = corpus.bad["encrypted_pdf"]
+    sign_in(page, serve, view="documents")
+    # Record what the progress cells say as the rows change.
+    page.evaluate(
+        """() => {
+          window.progressTexts = [];
+          const table = document.querySelector('#documents-table tbody');
+          new MutationObserver(() => table.querySelectorAll('td.progress').forEach(
+            cell => window.progressTexts.push(cell.textContent))).observe(
+            table, {childList: true, subtree: true, characterData: true});
+        }"""
+    )
+    page.locator("#file-input").set_input_files([str(long_pdf), str(broken)])
+    row = row_of(page, long_pdf.name)
+    row.locator("td.status", has_text="indexed").wait_for(timeout=WAIT_MS)
+    failed = row_of(page, broken.name)
+    failed.locator("td.status", has_text="failed").wait_for(timeout=WAIT_MS)
+    assert "password" in failed.locator("td.progress").inner_text()  # the reason, shown
+    texts = page.evaluate("window.progressTexts")
+    assert any(re.search(r"page \d+ of 40", text) for text in texts), texts
+    assert row.locator("td").nth(2).inner_text() == "40"  # pages (the name is a th)
+
+
+def test_filters_narrow_what_is_cited(page: Any, serve: Serve, corpus: GeneratedCorpus) -> None:
+    ids = upload_and_wait(page, serve, [corpus.good["pdf"]])
+    page.goto(f"{serve.url}/#ask")
+    page.locator("#filters summary").click()
+    page.get_by_label("from").fill("1")
+    page.get_by_label("to", exact=True).fill("1")
+    page.get_by_label("Question").fill(QUESTION)
+    page.get_by_role("button", name="Ask", exact=True).click()
+    page.locator('#answer:is([data-state="done"], [data-state="abstained"])').wait_for(
+        timeout=WAIT_MS
+    )
+    pages = page.locator("#citations .card").evaluate_all(
+        "cards => cards.map(card => [card.dataset.documentId, card.dataset.page])"
+    )
+    assert [ids[corpus.good["pdf"].name], "2"] not in pages  # the fact is on page 2
+    assert "90 days" not in page.locator("#answer").inner_text()
 
 
 def test_an_image_is_a_query(page: Any, serve: Serve, corpus: GeneratedCorpus) -> None:
