@@ -21,7 +21,7 @@ from mmrag.tenancy import TENANT_PATTERN
 app = typer.Typer(
     name="mmrag",
     no_args_is_help=True,
-    add_completion=False,
+    add_completion=True,  # --install-completion / --show-completion for bash, zsh, fish
     help="Multimodal RAG: ingest documents and images, search and ask.",
 )
 docs_app = typer.Typer(no_args_is_help=True, help="List, show and delete ingested documents.")
@@ -64,6 +64,14 @@ def services(*, announce: bool = True) -> Services:
     return built
 
 
+def _print_version(value: bool) -> None:
+    if value:
+        from mmrag import __version__
+
+        console.out(f"mmrag {__version__}", highlight=False)
+        raise typer.Exit()
+
+
 @app.callback()
 def root(
     config: Annotated[
@@ -75,6 +83,10 @@ def root(
         str | None, typer.Option(help="act for this tenant (default: ingest.tenant)")
     ] = None,
     verbose: Annotated[bool, typer.Option("--verbose", "-v", help="log details")] = False,
+    version: Annotated[
+        bool,
+        typer.Option("--version", is_eager=True, callback=_print_version, help="print the version"),
+    ] = False,
 ) -> None:
     if tenant is not None and not re.fullmatch(TENANT_PATTERN, tenant):
         raise ConfigError(f"--tenant {tenant!r}: use 1-64 letters, digits, '.', '_' or '-'")

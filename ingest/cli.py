@@ -7,8 +7,8 @@ from __future__ import annotations
 
 import sys
 
-import click
 import typer
+from typer.exceptions import TyperException
 
 from ingest import (  # noqa: F401  (they register subcommands)
     docs_commands,
@@ -17,7 +17,7 @@ from ingest import (  # noqa: F401  (they register subcommands)
     query_commands,
     worker_commands,
 )
-from ingest.app import app, errors, settings
+from ingest.app import app, console, errors, settings
 from mmrag.errors import DocumentNotFoundError, MmragError, StoreLockedError
 from mmrag.services import running_service
 
@@ -46,9 +46,26 @@ def main() -> None:
     except MmragError as exc:
         errors.print(f"[red]error[/red] {exc}", highlight=False)
         sys.exit(EXIT_ERROR)
-    except click.ClickException as exc:  # usage errors
-        exc.show()
-        sys.exit(exc.exit_code)
+    except TyperException as exc:  # usage errors (Typer's own copy of click raises them)
+        sys.exit(usage_error(exc))
+
+
+def usage_error(exc: TyperException) -> int:
+    """Say what was wrong with the command line in one line (the help, when no command
+    was given); usage errors exit 2."""
+    context = getattr(exc, "ctx", None)
+    if type(exc).__name__ == "NoArgsIsHelpError" and context is not None:
+        help_text = context.get_help()  # Typer's rich help prints itself and returns ""
+        if help_text:
+            console.out(help_text, highlight=False)
+        return EXIT_ERROR
+    message = exc.format_message() if hasattr(exc, "format_message") else str(exc)
+    command = context.command_path if context is not None else "mmrag"
+    one_line = " ".join(message.split())
+    errors.print(
+        f"[red]error[/red] {one_line} (see: {command} --help)", highlight=False, soft_wrap=True
+    )
+    return EXIT_ERROR
 
 
 def held_store_hint(exc: StoreLockedError) -> str:

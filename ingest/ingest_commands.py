@@ -11,10 +11,10 @@ from typing import Annotated, Any
 import typer
 from rich.table import Table
 
-from ingest.app import app, console, errors, print_json, services, tenant
+from ingest.app import app, console, errors, print_json, services, settings, tenant
 from ingest.progress import RichObserver, wait_for_jobs
 from mmrag.documents import Submission
-from mmrag.errors import MmragError, StoreLockedError
+from mmrag.errors import InvalidRequestError, MmragError, StoreLockedError
 from mmrag.files import find_files
 from mmrag.services import Services, running_service
 
@@ -35,17 +35,20 @@ def ingest(
     Runs the jobs in this process when it can hold the embedded store; otherwise (a
     running `mmrag serve`, or workers on a queue server) submits them and waits."""
     scope = tenant()
+    # The paths first: a typo is reported at once, before any store or model is opened.
+    found = find_files(paths, follow_symlinks=settings().ingest.follow_symlinks)
+    files, missing = found.files, found.missing
+    for pattern in missing:
+        errors.print(f"[red]not found[/red] {pattern}", highlight=False)
+    for skipped in found.skipped:
+        errors.print(
+            f"[yellow]skipped[/yellow] {skipped.path}: {skipped.reason}",
+            highlight=False,
+            soft_wrap=True,
+        )
+    if missing and not files and not found.skipped:
+        raise InvalidRequestError("nothing to ingest: no path given exists")
     with services() as built:
-        found = find_files(paths, follow_symlinks=built.settings.ingest.follow_symlinks)
-        files, missing = found.files, found.missing
-        for pattern in missing:
-            errors.print(f"[red]not found[/red] {pattern}", highlight=False)
-        for skipped in found.skipped:
-            errors.print(
-                f"[yellow]skipped[/yellow] {skipped.path}: {skipped.reason}",
-                highlight=False,
-                soft_wrap=True,
-            )
         if _runs_jobs_here(built):
             results = _ingest_here(built, files, scope, force, as_json)
         else:

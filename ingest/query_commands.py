@@ -35,7 +35,7 @@ def filters_from(
         kinds=tuple(kinds or ()),
         page_from=page_from,
         page_to=page_to,
-    )
+    ).checked()
 
 
 def hit_dict(hit: Hit, data_dir: Path) -> dict[str, Any]:
@@ -64,6 +64,10 @@ def search(
 ) -> None:
     """Ranked hits from every channel, fused."""
     filters = filters_from(document, kind, pages)
+    if image is None and not (query and query.strip()):
+        raise InvalidRequestError("give a QUERY or --image PATH")
+    if image is not None and not image.is_file():
+        raise InvalidRequestError(f"--image {image}: no such file")
     with services() as built:
         if image is not None:
             from PIL import Image
@@ -72,10 +76,9 @@ def search(
                 result = built.retriever.search_image(
                     picture.convert("RGB"), tenant=tenant(), limit=limit, filters=filters
                 )
-        elif query and query.strip():
-            result = built.retriever.search(query, tenant=tenant(), limit=limit, filters=filters)
         else:
-            raise InvalidRequestError("give a QUERY or --image PATH")
+            assert query is not None  # checked above
+            result = built.retriever.search(query, tenant=tenant(), limit=limit, filters=filters)
         data_dir = built.settings.blob_root
     hits = [hit_dict(hit, data_dir) for hit in result.hits]
     if as_json:

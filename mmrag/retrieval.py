@@ -47,8 +47,9 @@ class SearchFilters:
     page_to: int | None = None
     metadata: dict[str, Any] = field(default_factory=dict)
 
-    def to_point_filter(self, tenant: str) -> PointFilter:
-        """The store filter, always within ``tenant``: no field a caller sets can widen it."""
+    def checked(self) -> SearchFilters:
+        """These filters, or `InvalidRequestError` saying what is wrong with them (before
+        any model or store is touched)."""
         reserved = set(self.metadata) & RESERVED_FIELDS
         if reserved:
             raise InvalidRequestError(
@@ -63,15 +64,20 @@ class SearchFilters:
         numbers += [p for p in (self.page_from, self.page_to) if p is not None]
         if any(not INT64_MIN <= number <= INT64_MAX for number in numbers):
             raise InvalidRequestError("filter integers must fit in 64 bits (the store's)")
+        unknown = set(self.kinds) - {kind.value for kind in ElementKind}
+        if unknown:
+            raise InvalidRequestError(
+                f"unknown kinds {sorted(unknown)}; use text, table, image, page"
+            )
+        return self
+
+    def to_point_filter(self, tenant: str) -> PointFilter:
+        """The store filter, always within ``tenant``: no field a caller sets can widen it."""
+        self.checked()
         match: dict[str, Any] = dict(self.metadata)
         if self.document_ids:
             match["document_id"] = list(self.document_ids)
         if self.kinds:
-            unknown = set(self.kinds) - {kind.value for kind in ElementKind}
-            if unknown:
-                raise InvalidRequestError(
-                    f"unknown kinds {sorted(unknown)}; use text, table, image, page"
-                )
             match["kind"] = list(self.kinds)
         if self.file_types:
             match["file_type"] = list(self.file_types)

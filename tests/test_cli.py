@@ -93,8 +93,56 @@ def test_reingest_reports_unchanged(corpus: GeneratedCorpus, tmp_path: Path) -> 
 
 
 def test_missing_input_is_reported(tmp_path: Path) -> None:
-    result = mmrag("ingest", str(tmp_path / "nope-*.pdf"), data_dir=tmp_path, check=1)
+    result = mmrag("ingest", str(tmp_path / "nope-*.pdf"), data_dir=tmp_path, check=2)
     assert "not found" in result.stderr and "nope-*.pdf" in result.stderr
+    assert "nothing to ingest" in result.stderr
+
+
+@pytest.mark.parametrize(
+    "args",
+    [
+        ["bogus"],
+        ["search", "x", "--limit", "abc"],
+        ["docs", "show"],
+        ["ingest", "--kind"],
+        ["--profile"],
+        ["eval", "compare", "only-one"],
+    ],
+    ids=["unknown-command", "bad-value", "missing-argument", "unknown-option", "no-value", "eval"],
+)
+def test_usage_errors_are_one_line_and_exit_2(tmp_path: Path, args: list[str]) -> None:
+    result = mmrag(*args, data_dir=tmp_path, check=2)
+    lines = result.stderr.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith("error "), result.stderr
+    assert "--help" in lines[0] and not result.stdout
+
+
+def test_no_command_shows_the_help_and_version_prints_one_line(tmp_path: Path) -> None:
+    bare = subprocess.run(
+        [sys.executable, "-m", "ingest.cli"], capture_output=True, text=True, timeout=60
+    )
+    assert bare.returncode == 2 and "Commands" in bare.stdout and not bare.stderr
+    result = mmrag(data_dir=tmp_path, check=2)
+    assert result.stderr.startswith("error Missing command.") and result.stderr.count("\n") == 1
+    version = mmrag("--version", data_dir=tmp_path)
+    assert version.stdout.strip().startswith("mmrag ") and not version.stderr
+
+
+@pytest.mark.parametrize(
+    ("args", "code", "says"),
+    [
+        (["ingest", "/no/such/path"], 2, "nothing to ingest"),
+        (["search", "x", "--kind", "bogus"], 2, "unknown kinds ['bogus']"),
+        (["search", "--image", "/no/such.png"], 2, "no such file"),
+        (["docs", "show", "unknown-id"], 3, "no document with id 'unknown-id'"),
+    ],
+)
+def test_bad_arguments_are_refused_before_any_model_loads(
+    tmp_path: Path, args: list[str], code: int, says: str
+) -> None:
+    result = mmrag(*args, data_dir=tmp_path, check=code)
+    assert says in result.stderr
+    assert "note " not in result.stderr, "the profile (and its models) were resolved first"
 
 
 def test_models_lists_each_role_with_tiny_models(tiny_models: Path, tmp_path: Path) -> None:
