@@ -19,7 +19,7 @@ from api import openapi
 from api.errors import install_error_handlers
 from api.limits import CloseUnreadBody, ValidURLMiddleware
 from api.metrics import Metrics
-from api.routes import documents, health, pages, query
+from api.routes import chat, documents, health, pages, query
 from api.routes.web import install_web_page
 from mmrag import __version__
 from mmrag.queue import Consumer
@@ -70,6 +70,7 @@ def create_app(settings: Settings, services: Services | None = None) -> FastAPI:
     app.include_router(query.router)
     app.include_router(documents.router)
     app.include_router(pages.router)
+    app.include_router(chat.router)
     app.include_router(health.router)
     app.include_router(openapi.router)
     install_web_page(app)

@@ -31,6 +31,7 @@ from mmrag.models.registry import answerers
 from mmrag.models.vlm import image_data_url, load_transformers_vlm, openai_client
 from mmrag.settings import AnswererSettings, Settings
 
+REPLY_TOKENS = 64  # a short reply (`complete`): a rewritten question
 SYSTEM_PROMPT = (
     "You answer questions using only the numbered sources in the user's message. Each "
     'source is one block, <source id="n" ...> ... </source>; an image source names the '
@@ -100,10 +101,17 @@ class TransformersAnswerer(Answerer):
         return cls(model=model, processor=processor, device=device, settings=settings)
 
     def stream(self, question: str, sources: Sequence[Source]) -> Iterator[str]:
+        images = [s.image for s in sources if s.image is not None]
+        prompt = self._prompt(SYSTEM_PROMPT, prompt_text(question, sources), len(images))
+        self.items_processed += 1
+        yield from self._generate(prompt, images, self._max_new_tokens)
+
+    def complete(self, system: str, text: str) -> str:
+        return "".join(self._generate(self._prompt(system, text, 0), [], REPLY_TOKENS))
+
+    def _generate(self, prompt: str, images: list[Any], max_new_tokens: int) -> Iterator[str]:
         from transformers import TextIteratorStreamer
 
-        images = [s.image for s in sources if s.image is not None]
-        prompt = self._prompt(question, sources, len(images))
         inputs = self._processor(
             text=[prompt], images=[images] if images else None, return_tensors="pt"
         ).to(self._device)
@@ -121,7 +129,7 @@ class TransformersAnswerer(Answerer):
                         **inputs,
                         streamer=streamer,
                         do_sample=False,
-                        max_new_tokens=self._max_new_tokens,
+                        max_new_tokens=max_new_tokens,
                     )
             except Exception as exc:  # re-raised in the caller's thread below
                 failure.append(exc)
@@ -129,22 +137,20 @@ class TransformersAnswerer(Answerer):
 
         worker = threading.Thread(target=generate, daemon=True)
         worker.start()
-        self.items_processed += 1
         yield from (token for token in streamer if token)
         worker.join()
         if failure:
             raise ModelRuntimeError(f"answerer {self.model_id!r} failed: {failure[0]}")
 
-    def _prompt(self, question: str, sources: Sequence[Source], images: int) -> str:
+    def _prompt(self, system_prompt: str, text: str, images: int) -> str:
         """The chat prompt: the instructions as a system turn, or, where the chat template
         refuses or drops a system turn, at the head of the user turn."""
         from jinja2 import TemplateError
 
-        text = prompt_text(question, sources)
         user: list[dict[str, Any]] = [{"type": "image"} for _ in range(images)]
         if self._system_role is not False:
             # content as a list of parts: SmolVLM's template reads message['content'][0]
-            system = {"role": "system", "content": [{"type": "text", "text": SYSTEM_PROMPT}]}
+            system = {"role": "system", "content": [{"type": "text", "text": system_prompt}]}
             user_turn = {"role": "user", "content": [*user, {"type": "text", "text": text}]}
             try:
                 prompt: str = self._processor.apply_chat_template(
@@ -152,10 +158,10 @@ class TransformersAnswerer(Answerer):
                 )
             except TemplateError:
                 prompt = ""
-            self._system_role = SYSTEM_PROMPT in prompt
+            self._system_role = system_prompt in prompt
             if self._system_role:
                 return prompt
-        lead = {"type": "text", "text": f"{SYSTEM_PROMPT}\n\n{text}"}
+        lead = {"type": "text", "text": f"{system_prompt}\n\n{text}"}
         fallback: str = self._processor.apply_chat_template(
             [{"role": "user", "content": [*user, lead]}], add_generation_prompt=True
         )
@@ -183,25 +189,31 @@ class OpenAIAnswerer(Answerer):
         return cls(client=client, settings=settings)
 
     def stream(self, question: str, sources: Sequence[Source]) -> Iterator[str]:
-        import httpx
-
         content: list[dict[str, Any]] = [
             {"type": "image_url", "image_url": {"url": image_data_url(s.image)}}
             for s in sources
             if s.image is not None
         ]
         content.append({"type": "text", "text": prompt_text(question, sources)})
+        self.items_processed += 1
+        yield from self._chat(SYSTEM_PROMPT, content, self._max_tokens)
+
+    def complete(self, system: str, text: str) -> str:
+        return "".join(self._chat(system, [{"type": "text", "text": text}], REPLY_TOKENS))
+
+    def _chat(self, system: str, content: list[dict[str, Any]], max_tokens: int) -> Iterator[str]:
+        import httpx
+
         body = {
             "model": self.model_id,
-            "max_tokens": self._max_tokens,
+            "max_tokens": max_tokens,
             "temperature": 0,
             "stream": True,
             "messages": [
-                {"role": "system", "content": SYSTEM_PROMPT},
+                {"role": "system", "content": system},
                 {"role": "user", "content": content},
             ],
         }
-        self.items_processed += 1
         try:
             with self._client.stream("POST", "/chat/completions", json=body) as response:
                 response.raise_for_status()

@@ -320,3 +320,8 @@ class Answerer(ModelRole):
     @abstractmethod
     def stream(self, question: str, sources: Sequence[Source]) -> Iterator[str]:
         """Yield the answer text in pieces as the model produces them."""
+
+    def complete(self, system: str, text: str) -> str | None:
+        """The model's reply to one text-only turn (a follow-up question rewritten, say),
+        or None for a backend without a language model (extractive)."""
+        return None

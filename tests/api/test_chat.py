@@ -1,0 +1,140 @@
+"""The OpenAI-compatible chat API, driven by the official ``openai`` client."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator
+from pathlib import Path
+
+import httpx
+import openai
+import pytest
+from fastapi.testclient import TestClient
+
+from mmrag.models.answerers import OpenAIAnswerer
+from mmrag.settings import AnswererSettings, Settings
+from mmrag.testing.documents import GeneratedCorpus
+from tests.api.test_api import error_of, make_client, upload
+
+QUESTION = "How often are Zephyr blades inspected?"
+
+
+@pytest.fixture(scope="module")
+def client(
+    tmp_path_factory: pytest.TempPathFactory, corpus: GeneratedCorpus
+) -> Iterator[TestClient]:
+    settings = Settings(data_dir=tmp_path_factory.mktemp("chat"), profile="offline")
+    with make_client(settings) as test_client:
+        upload(test_client, corpus.good["pdf"], corpus.good["text"])
+        yield test_client
+
+
+def openai_client(client: TestClient) -> openai.OpenAI:
+    return openai.OpenAI(base_url="http://testserver/v1", api_key="unused", http_client=client)
+
+
+def test_models_lists_mmrag(client: TestClient) -> None:
+    assert [model.id for model in openai_client(client).models.list()] == ["mmrag"]
+
+
+def test_a_completion_carries_footnotes_and_citations(client: TestClient) -> None:
+    reply = openai_client(client).chat.completions.create(
+        model="mmrag", messages=[{"role": "user", "content": QUESTION}]
+    )
+    text = reply.choices[0].message.content or ""
+    assert "90 days" in text and "[1]" in text
+    footnote = text.rsplit("\n\n", 1)[-1]
+    assert footnote.startswith("[1] report.pdf, page 2: http://testserver/v1/documents/")
+    extra = reply.model_extra or {}
+    (citation,) = [c for c in extra["citations"] if c["marker"] == 1]
+    assert citation["page"] == 2 and citation["page_url"] in footnote
+    assert client.get(citation["page_url"]).headers["content-type"] == "image/png"
+    assert extra["mmrag"] == {"query": QUESTION, "abstained": False}
+
+
+def test_a_streamed_completion_arrives_in_chunks(client: TestClient) -> None:
+    stream = openai_client(client).chat.completions.create(
+        model="mmrag",
+        messages=[{"role": "user", "content": QUESTION}],
+        stream=True,
+        stream_options={"include_usage": True},
+    )
+    chunks = list(stream)
+    pieces = [
+        c.choices[0].delta.content for c in chunks if c.choices and c.choices[0].delta.content
+    ]
+    text = "".join(pieces)
+    assert len(pieces) >= 2 and "90 days" in text
+    assert "\n\n[1] report.pdf, page 2: http://testserver/v1/documents/" in text
+    (last,) = [c for c in chunks if c.choices and c.choices[0].finish_reason == "stop"]
+    assert (last.model_extra or {})["citations"][0]["document_id"]
+    assert chunks[-1].usage is not None and not chunks[-1].choices
+
+
+def test_a_follow_up_without_a_language_model_searches_the_last_turn(
+    client: TestClient,
+) -> None:
+    messages = [
+        {"role": "user", "content": QUESTION},
+        {"role": "assistant", "content": "Every 90 days. [1]"},
+        {"role": "user", "content": "How many maps does the Juniper library hold?"},
+    ]
+    reply = openai_client(client).chat.completions.create(model="mmrag", messages=messages)
+    assert (reply.model_extra or {})["mmrag"]["query"] == messages[-1]["content"]
+    assert "9000" in (reply.choices[0].message.content or "")
+
+
+def test_chat_errors(client: TestClient) -> None:
+    chat = openai_client(client).chat.completions
+    with pytest.raises(openai.NotFoundError):
+        chat.create(model="gpt-4o", messages=[{"role": "user", "content": QUESTION}])
+    with pytest.raises(openai.BadRequestError, match="no user message"):
+        chat.create(model="mmrag", messages=[{"role": "system", "content": "Be brief."}])
+    picture = [{"type": "image_url", "image_url": {"url": "data:image/png;base64,AAAA"}}]
+    with pytest.raises(openai.BadRequestError, match="search/image"):
+        chat.create(model="mmrag", messages=[{"role": "user", "content": picture}])  # type: ignore[list-item]
+    body = {"model": "mmrag", "messages": [{"role": "user", "content": QUESTION}], "n": 2}
+    error_of(client.post("/v1/chat/completions", json=body), 400)
+
+
+def rewriting_answerer(seen: list[dict]) -> OpenAIAnswerer:
+    """An OpenAI-compatible answerer server (a test double): it rewrites follow-ups into
+    a fixed standalone question and answers citing source 1."""
+
+    def handle(request: httpx.Request) -> httpx.Response:
+        body = json.loads(request.content)
+        seen.append(body)
+        system = body["messages"][0]["content"]
+        text = QUESTION if "standalone" in system else "They are inspected every 90 days [1]."
+        chunk = {"choices": [{"delta": {"content": text}}]}
+        stream = f"data: {json.dumps(chunk)}\n\ndata: [DONE]\n\n".encode()
+        return httpx.Response(200, content=stream, headers={"content-type": "text/event-stream"})
+
+    upstream = httpx.Client(base_url="http://vlm.test/v1", transport=httpx.MockTransport(handle))
+    return OpenAIAnswerer(client=upstream, settings=AnswererSettings(model="served-vlm"))
+
+
+def test_a_follow_up_is_rewritten_by_the_answerer_before_retrieval(
+    tmp_path: Path, corpus: GeneratedCorpus
+) -> None:
+    seen: list[dict] = []
+    settings = Settings(data_dir=tmp_path, profile="offline")
+    with make_client(settings, answerer=rewriting_answerer(seen)) as client:
+        upload(client, corpus.good["pdf"], corpus.good["text"])
+        messages = [
+            {"role": "user", "content": "What does the Osprey crew look after?"},
+            {"role": "assistant", "content": "The Zephyr turbine blades. [1]"},
+            {"role": "user", "content": "and how often?"},
+        ]
+        stream = openai_client(client).chat.completions.create(
+            model="mmrag", messages=messages, stream=True
+        )
+        chunks = list(stream)
+    rewrite, answer = seen
+    shown = rewrite["messages"][1]["content"][0]["text"]
+    assert "Osprey crew" in shown and "and how often?" in shown
+    (last,) = [c for c in chunks if c.choices and c.choices[0].finish_reason == "stop"]
+    extra = last.model_extra or {}
+    assert extra["mmrag"]["query"] == QUESTION  # retrieval ran on the rewritten question
+    assert QUESTION in answer["messages"][1]["content"][-1]["text"]
+    assert extra["citations"][0]["page"] == 2
