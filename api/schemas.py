@@ -174,16 +174,28 @@ class HitOut(BaseModel):
     text: str
     bbox: list[float] | None
     image_id: str | None
-    image_url: str | None
+    image_url: str | None = Field(description="the image, for image and page hits")
+    page_url: str | None = Field(description="the region cropped from its page image (a box)")
     channels: dict[str, ChannelRank]
 
     @classmethod
     def of(cls, hit: Hit) -> HitOut:
-        return cls.model_validate({**hit.as_dict(), "image_url": image_url(hit.image_id)})
+        return cls.model_validate({**hit.as_dict(), **evidence_urls(hit)})
 
 
 def image_url(image_id: str | None) -> str | None:
     return f"/v1/images/{image_id}" if image_id else None
+
+
+def evidence_urls(item: Hit | Citation) -> dict[str, str | None]:
+    """Where a client can show a hit's or citation's evidence: the image, and the region
+    cropped from its page (page images exist for PDF and image documents, whose
+    regions have boxes)."""
+    region = None
+    if item.bbox is not None:
+        box = ",".join(f"{value:g}" for value in item.bbox)
+        region = f"/v1/documents/{item.document_id}/pages/{item.page}?bbox={box}"
+    return {"image_url": image_url(item.image_id), "page_url": region}
 
 
 class SearchResponse(BaseModel):
@@ -225,11 +237,12 @@ class CitationOut(BaseModel):
     bbox: list[float] | None
     text: str
     image_id: str | None
-    image_url: str | None
+    image_url: str | None = Field(description="the cited image, for image and page citations")
+    page_url: str | None = Field(description="the cited region cropped from its page image")
 
     @classmethod
     def of(cls, citation: Citation) -> CitationOut:
-        return cls.model_validate({**citation.as_dict(), "image_url": image_url(citation.image_id)})
+        return cls.model_validate({**citation.as_dict(), **evidence_urls(citation)})
 
 
 class AskResponse(BaseModel):

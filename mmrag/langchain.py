@@ -1,28 +1,59 @@
-"""A LangChain retriever over mmrag: ``MmragRetriever(retriever=services.retriever)``.
+"""LangChain retrievers over mmrag: in process, or over HTTP from a running service.
 
-Returns LangChain ``Document``s whose ``page_content`` is the hit's text (an image's
-caption and OCR text for image hits) and whose metadata carries every hit field.
+    MmragRetriever(retriever=services.retriever, data_dir=services.settings.blob_root)
+    MmragHttpRetriever(url="http://127.0.0.1:8000", api_key="k-acme")
+
+Both return ``Document``s whose ``page_content`` is the hit's text (an image's caption
+and OCR text for image hits) and whose metadata carries every hit field; the in-process
+one gives ``image_path`` as an absolute path, the HTTP one absolute ``image_url`` and
+``page_url``. Per call, ``retriever.invoke(query, filters={...}, limit=3)`` narrows or
+resizes one search (``filters`` as the API's filters object, or `SearchFilters`).
 """
 
 from __future__ import annotations
 
+from collections.abc import Mapping
+from pathlib import Path
 from typing import Any
 
 from langchain_core.callbacks import CallbackManagerForRetrieverRun
 from langchain_core.documents import Document
 from langchain_core.retrievers import BaseRetriever
-from pydantic import ConfigDict
+from pydantic import ConfigDict, PrivateAttr
 
+from mmrag.remote import MmragClient
 from mmrag.retrieval import Retriever, SearchFilters
 from mmrag.types import Hit
 
+Filters = SearchFilters | Mapping[str, Any] | None
 
-def hit_metadata(hit: Hit) -> dict[str, Any]:
-    return {**hit.as_dict(), "caption": hit.caption}
+
+def hit_metadata(hit: Hit, data_dir: Path | None = None) -> dict[str, Any]:
+    metadata = {**hit.as_dict(), "caption": hit.caption}
+    if data_dir is not None and hit.image_path:
+        metadata["image_path"] = str(data_dir / hit.image_path)
+    return metadata
+
+
+def library_filters(filters: Filters) -> SearchFilters | None:
+    """`SearchFilters` from the API's filters object (or library filters, or None)."""
+    if filters is None or isinstance(filters, SearchFilters):
+        return filters
+    known = {"document_ids", "kinds", "file_types", "page_from", "page_to", "metadata"}
+    unknown = set(filters) - known
+    if unknown:
+        raise ValueError(f"unknown filters {sorted(unknown)}; use {sorted(known)}")
+    lists = {key: tuple(filters.get(key, ())) for key in ("document_ids", "kinds", "file_types")}
+    return SearchFilters(
+        **lists,
+        page_from=filters.get("page_from"),
+        page_to=filters.get("page_to"),
+        metadata=dict(filters.get("metadata", {})),
+    ).checked()
 
 
 class MmragRetriever(BaseRetriever):
-    """Multi-channel mmrag search as a LangChain retriever."""
+    """Multi-channel mmrag search, in this process, as a LangChain retriever."""
 
     model_config = ConfigDict(arbitrary_types_allowed=True)
 
@@ -30,14 +61,60 @@ class MmragRetriever(BaseRetriever):
     tenant: str = "default"
     limit: int = 8
     filters: SearchFilters | None = None
+    data_dir: Path | None = None  # where stored images are (settings.blob_root)
 
     def _get_relevant_documents(
-        self, query: str, *, run_manager: CallbackManagerForRetrieverRun
+        self,
+        query: str,
+        *,
+        run_manager: CallbackManagerForRetrieverRun,
+        filters: Filters = None,
+        limit: int | None = None,
     ) -> list[Document]:
         result = self.retriever.search(
-            query, tenant=self.tenant, limit=self.limit, filters=self.filters
+            query,
+            tenant=self.tenant,
+            limit=limit or self.limit,
+            filters=library_filters(filters) if filters is not None else self.filters,
         )
         return [
-            Document(page_content=hit.text, metadata=hit_metadata(hit), id=hit.point_id)
+            Document(
+                page_content=hit.text, metadata=hit_metadata(hit, self.data_dir), id=hit.point_id
+            )
             for hit in result.hits
+        ]
+
+
+class MmragHttpRetriever(BaseRetriever):
+    """Multi-channel search of a running mmrag service, over HTTP, as a LangChain
+    retriever; nothing is loaded in this process."""
+
+    url: str
+    api_key: str | None = None
+    limit: int = 8
+    filters: dict[str, Any] | None = None
+    _client: MmragClient | None = PrivateAttr(default=None)
+
+    def client(self) -> MmragClient:
+        if self._client is None:
+            self._client = MmragClient(self.url, api_key=self.api_key)
+        return self._client
+
+    def _get_relevant_documents(
+        self,
+        query: str,
+        *,
+        run_manager: CallbackManagerForRetrieverRun,
+        filters: Filters = None,
+        limit: int | None = None,
+    ) -> list[Document]:
+        chosen = filters if filters is not None else self.filters
+        hits = self.client().search(query, limit=limit or self.limit, filters=chosen)
+        return [
+            Document(
+                page_content=hit["text"],
+                metadata={key: value for key, value in hit.items() if key != "text"},
+                id=hit["id"],
+            )
+            for hit in hits
         ]

@@ -185,6 +185,12 @@ def test_langchain_retriever_returns_documents(indexed: Services) -> None:
     assert Path(top.metadata["source"]).name == "report.pdf" and top.metadata["page"] == 1
     assert {"document_id", "kind", "bbox", "channels", "score"} <= set(top.metadata)
 
+    # Per call: a limit and filters; image paths absolute when the data directory is given.
+    located = MmragRetriever(retriever=indexed.retriever, data_dir=indexed.settings.blob_root)
+    images = located.invoke("chart", filters={"kinds": ["image"]}, limit=2)
+    assert 1 <= len(images) <= 2 and {d.metadata["kind"] for d in images} == {"image"}
+    assert all(Path(d.metadata["image_path"]).is_file() for d in images)
+
 
 @pytest.mark.parametrize("threshold", [0.2, 0.6])
 def test_min_dense_score_drops_weak_dense_candidates(indexed: Services, threshold: float) -> None:

@@ -93,12 +93,6 @@ class ChatRequest(RequestBody):
     user: str | None = Field(None, max_length=256)
 
 
-class ChatCitation(CitationOut):
-    page_url: str | None = Field(
-        description="the cited region on its page image (PDF and image documents)"
-    )
-
-
 class AssistantMessage(BaseModel):
     role: Literal["assistant"] = "assistant"
     content: str
@@ -128,7 +122,7 @@ class ChatCompletion(BaseModel):
     model: str
     choices: list[Choice]
     usage: Usage
-    citations: list[ChatCitation] = Field(description="mmrag extension")
+    citations: list[CitationOut] = Field(description="mmrag extension")
     mmrag: SearchedFor
 
 
@@ -194,7 +188,7 @@ class _Reply:
         self.id = f"chatcmpl-{uuid.uuid4().hex}"
         self.created = int(time.time())
         self.question, self.base = question, base
-        self.text, self.citations, self.answer = "", list[ChatCitation](), None
+        self.text, self.citations, self.answer = "", list[CitationOut](), None
 
     def take(self, event: Any) -> str:
         """Fold one event in; the text it adds to the reply."""
@@ -208,16 +202,15 @@ class _Reply:
             return self._footnotes()
         return ""
 
-    def _citation(self, citation: Citation) -> ChatCitation:
-        out = CitationOut.of(citation).model_dump()
-        if out["image_url"]:
-            out["image_url"] = self.base + out["image_url"]
-        page_url = None
-        if citation.bbox is not None:
-            box = ",".join(f"{value:g}" for value in citation.bbox)
-            page = f"/v1/documents/{citation.document_id}/pages/{citation.page}"
-            page_url = f"{self.base}{page}?bbox={box}"
-        return ChatCitation(**out, page_url=page_url)
+    def _citation(self, citation: Citation) -> CitationOut:
+        """The citation with absolute URLs, which a chat UI can follow."""
+        out = CitationOut.of(citation)
+        return out.model_copy(
+            update={
+                "image_url": out.image_url and self.base + out.image_url,
+                "page_url": out.page_url and self.base + out.page_url,
+            }
+        )
 
     def _footnotes(self) -> str:
         lines = []
