@@ -224,6 +224,9 @@ class ApiSettings(BaseModel):
         False, description="serve /docs and /openapi.json without a key when keys are set"
     )
     open_metrics: bool = Field(False, description="serve /metrics without a key when keys are set")
+    sse_ping_s: float = Field(
+        15.0, gt=0, description="an event stream idle this long gets a keep-alive comment"
+    )
 
     @model_validator(mode="after")
     def _unique_keys(self) -> ApiSettings:

@@ -22,15 +22,15 @@ from collections.abc import Iterator
 from typing import Any, Literal
 
 from fastapi import APIRouter, Request
-from fastapi.responses import StreamingResponse
 from pydantic import BaseModel, ConfigDict, Field
-from starlette.concurrency import iterate_in_threadpool, run_in_threadpool
+from starlette.concurrency import run_in_threadpool
 
 from api.deps import ReadScope, ServicesDep
 from api.errors import status_of
 from api.limits import BoundedBodyRoute
 from api.openapi import error_responses
 from api.schemas import CitationOut, Filters, RequestBody
+from api.sse import sse_response
 from mmrag.conversation import Turn, standalone_question
 from mmrag.errors import DocumentNotFoundError, InvalidRequestError, MmragError
 from mmrag.types import Answer, Citation
@@ -39,7 +39,6 @@ router = APIRouter(prefix="/v1", tags=["openai"], route_class=BoundedBodyRoute)
 logger = logging.getLogger("mmrag.api")
 MODEL_ID = "mmrag"
 MAX_MESSAGES = 200
-STREAM_HEADERS = {"Cache-Control": "no-cache", "X-Accel-Buffering": "no"}
 
 
 class ContentPart(BaseModel):
@@ -176,9 +175,7 @@ async def chat_completions(
         return reply.completion()
     usage = body.stream_options is not None and body.stream_options.include_usage
     chunks = reply.chunks(first, events, include_usage=usage)
-    return StreamingResponse(
-        iterate_in_threadpool(chunks), media_type="text/event-stream", headers=STREAM_HEADERS
-    )
+    return sse_response(chunks, services.settings.api.sse_ping_s)
 
 
 class _Reply:

@@ -10,7 +10,6 @@ from typing import Annotated
 
 from fastapi import APIRouter, Path, Query, Request, status
 from fastapi.responses import FileResponse, StreamingResponse
-from fastapi.sse import EventSourceResponse
 from starlette.concurrency import run_in_threadpool
 
 from api.deps import ReadScope, ServicesDep, WriteScope
@@ -27,7 +26,7 @@ from api.schemas import (
     Uploaded,
     UploadResponse,
 )
-from api.sse import frame
+from api.sse import frame, sse_response
 from api.uploads import REQUEST_BODY, ReceivedFile, receive_files
 from mmrag.errors import DocumentNotFoundError
 from mmrag.services import Services
@@ -118,7 +117,7 @@ def delete_document(
 @router.get(
     "/documents/{document_id}/events",
     response_model=None,
-    response_class=StreamingResponse,  # EventSourceResponse would have FastAPI iterate it
+    response_class=StreamingResponse,
     responses={
         200: {"content": event_stream(DOCUMENT_EVENTS)},
         **error_responses(400, 401, 403, 404),
@@ -126,11 +125,12 @@ def delete_document(
 )
 def document_events(
     document_id: DocumentId, services: ServicesDep, scope: ReadScope
-) -> EventSourceResponse:
+) -> StreamingResponse:
     """Ingest progress as Server-Sent Events: ``progress`` (the job: stage, pages,
     chunks, images) whenever it changes, then ``document`` (the final record)."""
     services.catalog.require(scope.tenant, document_id)
-    return EventSourceResponse(_progress(services, scope.tenant, document_id))
+    frames = _progress(services, scope.tenant, document_id)
+    return sse_response(frames, services.settings.api.sse_ping_s)
 
 
 def _progress(services: Services, tenant: str, document_id: str) -> Iterator[bytes]:

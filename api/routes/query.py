@@ -7,7 +7,6 @@ from collections.abc import Iterator
 from typing import Any
 
 from fastapi import APIRouter
-from fastapi.sse import EventSourceResponse
 from pydantic import BaseModel
 
 from api.deps import ReadScope, ServicesDep
@@ -28,7 +27,7 @@ from api.schemas import (
     StreamError,
     TokenEvent,
 )
-from api.sse import frame
+from api.sse import frame, sse_response
 from mmrag.asking import AskEvent
 from mmrag.errors import MmragError
 
@@ -70,7 +69,7 @@ def ask(body: AskRequest, services: ServicesDep, scope: ReadScope) -> Any:
         )
     events = services.asker.events(body.question, tenant=scope.tenant, filters=filters)
     first = next(events)  # a bad question fails here, with a proper status, not mid-stream
-    return EventSourceResponse(_sse(first, events))
+    return sse_response(_sse(first, events), services.settings.api.sse_ping_s)
 
 
 def _sse(first: AskEvent, rest: Iterator[AskEvent]) -> Iterator[bytes]:

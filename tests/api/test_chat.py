@@ -71,6 +71,17 @@ def test_a_streamed_completion_arrives_in_chunks(client: TestClient) -> None:
     assert chunks[-1].usage is not None and not chunks[-1].choices
 
 
+def test_streams_are_not_buffered_by_proxies(client: TestClient) -> None:
+    body = {"model": "mmrag", "messages": [{"role": "user", "content": QUESTION}], "stream": True}
+    ask = {"question": QUESTION, "stream": True}
+    for path, sent in [("/v1/chat/completions", body), ("/v1/ask", ask)]:
+        with client.stream("POST", path, json=sent) as response:
+            assert response.headers["cache-control"] == "no-cache"
+            assert response.headers["x-accel-buffering"] == "no"
+            assert response.headers["content-type"].startswith("text/event-stream")
+            response.read()
+
+
 def test_a_follow_up_without_a_language_model_searches_the_last_turn(
     client: TestClient,
 ) -> None:
