@@ -36,8 +36,8 @@ def create_app(settings: Settings, services: Services | None = None) -> FastAPI:
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         built = services or build_services(settings)
-        for note in built.profile.notes:
-            logger.info(note)
+        for note in built.profile.notes:  # each a fall-back: say it where operators look
+            logger.warning("profile: %s", note)
         built.asker  # noqa: B018 - load the query models now, not on the first request
         consumer = _start_consumer(built, metrics) if built.queue.embedded else None
         metrics.watch_queue(built)

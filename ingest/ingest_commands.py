@@ -16,6 +16,7 @@ from ingest.progress import RichObserver, wait_for_jobs
 from mmrag.documents import Submission
 from mmrag.errors import InvalidRequestError, MmragError, StoreLockedError
 from mmrag.files import find_files
+from mmrag.models.vlm import server_problem
 from mmrag.services import Services, running_service
 
 logger = logging.getLogger("mmrag.ingest")
@@ -182,6 +183,7 @@ def models(
             ("page embedder", settings.page_embedder, "page_embedder"),
             ("reranker", settings.reranker, "reranker"),
             ("captioner", settings.captioner, "captioner"),
+            ("answerer", settings.answerer, "answerer"),
         ]
         for role, section, attribute in roles:
             row = {
@@ -197,6 +199,10 @@ def models(
                     row["status"], row["detail"] = "off", "disabled"
                 elif hasattr(model, "dimension"):
                     row["detail"] = f"{model.dimension}-d"
+                if model is not None and section.backend == "openai":  # a client loads; ask it
+                    problem = server_problem(section.base_url, section.api_key)
+                    if problem:
+                        row["status"], row["detail"] = "error", problem
             except MmragError as exc:
                 row["status"], row["detail"] = "error", str(exc)
             rows.append(row)

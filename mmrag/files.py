@@ -68,7 +68,9 @@ def find_files(inputs: Iterable[str | Path], *, follow_symlinks: bool = False) -
     In a folder, a link is followed when its target lies inside that folder (a file
     there is taken once, under its first name) or, with ``follow_symlinks``, anywhere;
     dangling links, link loops, links out of the folder and unreadable folders are
-    skipped and reported. Hidden files and folders (a leading dot) are left out."""
+    skipped and reported. Hidden files and folders (a leading dot: ``.git``, ``.venv``)
+    and tool folders (`TOOL_FOLDERS`, and any virtualenv: a folder with ``pyvenv.cfg``)
+    are left out; a path given by name is always taken."""
     finder = _Finder(follow_symlinks)
     for item in inputs:
         path = Path(item).expanduser()
@@ -86,6 +88,14 @@ def find_files(inputs: Iterable[str | Path], *, follow_symlinks: bool = False) -
                 else:
                     finder.take_given(match)
     return finder.found
+
+
+# Folders of installed code and caches, never documents.
+TOOL_FOLDERS = frozenset({"node_modules", "__pycache__", "site-packages", "bower_components"})
+
+
+def _tool_folder(path: Path) -> bool:
+    return path.name in TOOL_FOLDERS or (path / "pyvenv.cfg").is_file()
 
 
 def _glob(path: Path) -> list[Path]:
@@ -147,7 +157,8 @@ class _Finder:
                 else:
                     self._skip(path, "link to something that is not a regular file")
             elif entry.is_dir(follow_symlinks=False):
-                yield from self._walk(path, root, visiting | {path.resolve()})
+                if not _tool_folder(path):
+                    yield from self._walk(path, root, visiting | {path.resolve()})
             elif entry.is_file(follow_symlinks=False):
                 yield path
             else:

@@ -155,6 +155,7 @@ def test_models_lists_each_role_with_tiny_models(tiny_models: Path, tmp_path: Pa
     assert roles["image embedder"]["detail"] == "32-d"
     assert roles["text embedder"]["detail"] == "384-d"
     assert roles["page embedder"]["status"] == roles["reranker"]["status"] == "ok"
+    assert roles["answerer"]["model"] == str(tiny_models / "smolvlm")  # the config sets it
     channels = {row["name"]: row for row in report["channels"]}
     assert set(channels) == {"text", "sparse", "caption", "image", "page"}
     assert channels["page"]["weight"] == 1.0 and channels["page"]["candidates"] == 50
@@ -166,6 +167,19 @@ def test_models_reports_a_model_that_cannot_load(tmp_path: Path) -> None:
     roles = {row["role"]: row for row in json.loads(result.stdout)["roles"]}
     assert roles["image embedder"]["status"] == "error"
     assert "no-such-model" in roles["image embedder"]["detail"]
+
+
+def test_models_checks_a_model_server_is_up(tmp_path: Path) -> None:
+    from mmrag.testing.servers import HOST, free_port
+
+    down = f"http://{HOST}:{free_port()}/v1"  # nothing listens there
+    env = {"MMRAG_ANSWERER__BACKEND": "openai", "MMRAG_ANSWERER__BASE_URL": down}
+    result = mmrag("--profile", "offline", "models", "--json", data_dir=tmp_path, env=env, check=2)
+    roles = {row["role"]: row for row in json.loads(result.stdout)["roles"]}
+    assert (
+        roles["answerer"]["status"] == "error"
+        and "cannot be reached" in roles["answerer"]["detail"]
+    )
 
 
 def test_bad_config_is_a_clear_error(tmp_path: Path) -> None:

@@ -97,3 +97,23 @@ def test_names_that_are_not_utf8_are_found_named_and_identified(tmp_path: Path) 
 
     namespace = uuid.UUID("0d9a7c34-5f1e-4b2a-8c6d-3e7f9a1b2c4d")
     assert document_id_for("t", "/x/é.txt") == uuid.uuid5(namespace, "t//x/é.txt").hex[:16]
+
+
+def test_repositories_environments_and_caches_are_not_walked(tmp_path: Path) -> None:
+    for folder, name in [
+        (".git/objects", "pack.txt"),
+        (".venv/lib", "notes.md"),
+        ("env", "activate.txt"),  # a virtualenv under any name
+        ("web/node_modules/lib", "README.md"),
+        ("src/__pycache__", "cached.txt"),
+        ("docs", "guide.md"),
+    ]:
+        (tmp_path / folder).mkdir(parents=True)
+        (tmp_path / folder / name).write_text("text")
+    (tmp_path / "env" / "pyvenv.cfg").write_text("home = /usr/bin\n")
+
+    found = find_files([tmp_path])
+
+    assert found.files == [tmp_path / "docs" / "guide.md"] and not found.skipped
+    named = tmp_path / "web" / "node_modules" / "lib" / "README.md"
+    assert find_files([named]).files == [named]  # a path given by name is taken

@@ -35,6 +35,11 @@ model = "{models / "cross-encoder"}"
 backend = "transformers"
 model = "{models / "smolvlm"}"
 max_new_tokens = 16
+
+[answerer]
+backend = "transformers"
+model = "{models / "smolvlm"}"
+max_new_tokens = 32
 '''
 
 
