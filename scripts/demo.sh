@@ -7,7 +7,9 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 scripts/setup.sh
-export MMRAG_DATA_DIR=${MMRAG_DATA_DIR:-$PWD/.mmrag}
+# The data directory every mmrag command uses by default (MMRAG_DATA_DIR, else ~/.mmrag),
+# so `mmrag docs list`, `mmrag ask` and `mmrag serve` see what the demo indexed.
+export MMRAG_DATA_DIR=${MMRAG_DATA_DIR:-$HOME/.mmrag}
 paths=("$@")
 question=""
 if [ ${#paths[@]} -eq 0 ]; then
@@ -28,6 +30,6 @@ if [ -n "$question" ]; then
   .venv/bin/mmrag ask "$question"
 fi
 echo "data directory: $MMRAG_DATA_DIR" >&2
-echo "web page: .venv/bin/mmrag --data-dir $MMRAG_DATA_DIR serve, then open http://127.0.0.1:8000/" >&2
+echo "web page: .venv/bin/mmrag serve, then open http://127.0.0.1:8000/" >&2
 # 1 = some files could not be read (listed above); anything else is an error.
 [ "$status" -le 1 ] || exit "$status"
