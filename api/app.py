@@ -73,6 +73,7 @@ def create_app(settings: Settings, services: Services | None = None) -> FastAPI:
     app.include_router(chat.router)
     app.include_router(health.router)
     app.include_router(openapi.router)
+    openapi.install_docs_assets(app)
     install_web_page(app)
     return app
 

@@ -9,12 +9,14 @@ or a schema-driven fuzzer, can hold the service to it.
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Any
 
 from fastapi import APIRouter, FastAPI, Request
 from fastapi.openapi.docs import get_redoc_html, get_swagger_ui_html
 from fastapi.openapi.utils import get_openapi
 from fastapi.responses import HTMLResponse, JSONResponse
+from fastapi.staticfiles import StaticFiles
 from pydantic import BaseModel
 from pydantic.json_schema import models_json_schema
 
@@ -22,6 +24,7 @@ from api.deps import DocsAccess
 from api.schemas import ASK_EVENTS, DOCUMENT_EVENTS, ErrorResponse
 
 REF = "#/components/schemas/{model}"
+ASSETS = "/docs-assets"
 ERRORS = {
     400: "a body, parameter or file name the API cannot take: `validation` (the schema "
     "refuses it, with `details`) or `invalid_request` (the library does)",
@@ -126,10 +129,31 @@ def openapi(request: Request) -> JSONResponse:
 @router.get("/docs")
 def swagger_ui(request: Request) -> HTMLResponse:
     root = request.scope.get("root_path", "")
-    return get_swagger_ui_html(openapi_url=f"{root}/openapi.json", title="mmrag - API")
+    return get_swagger_ui_html(
+        openapi_url=f"{root}/openapi.json",
+        title="mmrag - API",
+        swagger_js_url=f"{root}{ASSETS}/swagger-ui-bundle.js",
+        swagger_css_url=f"{root}{ASSETS}/swagger-ui.css",
+        swagger_favicon_url=f"{root}{ASSETS}/favicon.png",
+    )
 
 
 @router.get("/redoc")
 def redoc(request: Request) -> HTMLResponse:
     root = request.scope.get("root_path", "")
-    return get_redoc_html(openapi_url=f"{root}/openapi.json", title="mmrag - ReDoc")
+    return get_redoc_html(
+        openapi_url=f"{root}/openapi.json",
+        title="mmrag - ReDoc",
+        redoc_js_url=f"{root}{ASSETS}/redoc.standalone.js",
+        redoc_favicon_url=f"{root}{ASSETS}/favicon.png",
+        with_google_fonts=False,
+    )
+
+
+def install_docs_assets(app: FastAPI) -> None:
+    """Swagger UI's and ReDoc's scripts and styles, from the fastapi-offline package:
+    the API's documentation pages fetch nothing from a CDN."""
+    import fastapi_offline
+
+    static = Path(fastapi_offline.__file__).parent / "static"
+    app.mount(ASSETS, StaticFiles(directory=static), name="docs-assets")

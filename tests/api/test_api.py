@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import io
 import json
+import re
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -290,7 +291,12 @@ def test_health_ready_metrics_and_docs(client: TestClient, uploaded: dict[str, s
     assert "mmrag_ingest_queue_depth 0.0" in metrics
     assert 'mmrag_catalog_jobs{state="done"}' in metrics
     assert "/v1/ask" in client.get("/openapi.json").json()["paths"]
-    assert client.get("/docs").status_code == 200
+    for page in ("/docs", "/redoc"):
+        html = client.get(page).text
+        assert "cdn" not in html.lower() and "fonts.googleapis" not in html
+        for asset in re.findall(r'(?:src|href)="(/docs-assets/[^"]+)"', html):
+            assert client.get(asset).status_code == 200, asset
+        assert "/docs-assets/" in html
 
 
 def test_progress_events_follow_a_job(client: TestClient, tmp_path: Path) -> None:
