@@ -14,11 +14,13 @@ from contextlib import asynccontextmanager
 from functools import partial
 
 from fastapi import FastAPI
+from fastapi.middleware.cors import CORSMiddleware
 
 from api import openapi
 from api.errors import install_error_handlers
 from api.limits import CloseUnreadBody, ValidURLMiddleware
 from api.metrics import Metrics
+from api.requests import HEADER, RequestIdMiddleware
 from api.routes import chat, documents, health, pages, query
 from api.routes.web import install_web_page
 from mmrag import __version__
@@ -66,6 +68,16 @@ def create_app(settings: Settings, services: Services | None = None) -> FastAPI:
     install_error_handlers(app)
     app.add_middleware(ValidURLMiddleware)
     app.middleware("http")(metrics.middleware)
+    if settings.api.cors_origins:
+        app.add_middleware(
+            CORSMiddleware,
+            allow_origins=settings.api.cors_origins,
+            allow_methods=["GET", "POST", "DELETE"],
+            allow_headers=["Authorization", "Content-Type", HEADER],
+            expose_headers=[HEADER, "X-Page-Width", "X-Page-Height"],
+            max_age=600,
+        )
+    app.add_middleware(RequestIdMiddleware)
     app.add_middleware(CloseUnreadBody)  # outermost: it sees every answer
     app.include_router(query.router)
     app.include_router(documents.router)

@@ -13,6 +13,7 @@ from typing import Annotated, Any
 import typer
 from rich.console import Console
 
+from api.requests import RequestIdFilter
 from mmrag.errors import ConfigError
 from mmrag.services import Services, build_services
 from mmrag.settings import Settings, load_settings
@@ -107,7 +108,10 @@ def _configure_logging(verbose: bool) -> None:
         handler: logging.Handler = RichHandler(console=errors, show_path=False)
     else:
         handler = logging.StreamHandler()
-        handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
+        handler.setFormatter(
+            logging.Formatter("%(asctime)s %(levelname)s %(name)s%(request)s: %(message)s")
+        )
+    handler.addFilter(RequestIdFilter())  # names the HTTP request a line was written for
     logging.basicConfig(level=logging.WARNING, handlers=[handler], force=True)
     logging.getLogger("mmrag").setLevel(logging.INFO if verbose else logging.WARNING)
     if not sys.stderr.isatty():

@@ -224,6 +224,11 @@ class ApiSettings(BaseModel):
         False, description="serve /docs and /openapi.json without a key when keys are set"
     )
     open_metrics: bool = Field(False, description="serve /metrics without a key when keys are set")
+    cors_origins: list[str] = Field(
+        default_factory=list,
+        description="web origins allowed to call the API from a browser (CORS), e.g. "
+        "https://chat.example.com; ['*'] for any; empty: none (the web page at / needs none)",
+    )
     sse_ping_s: float = Field(
         15.0, gt=0, description="an event stream idle this long gets a keep-alive comment"
     )

@@ -5,7 +5,7 @@ from __future__ import annotations
 import httpx
 import pytest
 
-from mmrag.models.vlm import RetryingTransport
+from mmrag.models.retries import RetryingTransport
 
 
 def flaky(failures: list[httpx.Response | Exception]) -> tuple[httpx.Client, list[int]]:
