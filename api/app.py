@@ -23,8 +23,8 @@ from api.metrics import Metrics
 from api.requests import HEADER, RequestIdMiddleware
 from api.routes import chat, documents, health, pages, query
 from api.routes.web import install_web_page
+from api.startup import Startup
 from mmrag import __version__
-from mmrag.queue import Consumer
 from mmrag.services import Services, announce_service, build_services, withdraw_service
 from mmrag.settings import Settings
 
@@ -40,18 +40,17 @@ def create_app(settings: Settings, services: Services | None = None) -> FastAPI:
         built = services or build_services(settings)
         for note in built.profile.notes:  # each a fall-back: say it where operators look
             logger.warning("profile: %s", note)
-        built.asker  # noqa: B018 - load the query models now, not on the first request
-        consumer = _start_consumer(built, metrics) if built.queue.embedded else None
+        startup = Startup(built, metrics.jobs)
         metrics.watch_queue(built)
-        app.state.services, app.state.metrics = built, metrics
+        app.state.services, app.state.metrics, app.state.startup = built, metrics, startup
+        startup.start()  # the models load while the service already answers
         api = built.settings.api
         announce_service(built.settings, f"http://{api.host}:{api.port}")
         try:
             yield
         finally:
             withdraw_service(built.settings)
-            if consumer is not None:
-                consumer.stop()
+            startup.stop()
             built.close()
 
     app = FastAPI(
@@ -88,13 +87,3 @@ def create_app(settings: Settings, services: Services | None = None) -> FastAPI:
     openapi.install_docs_assets(app)
     install_web_page(app)
     return app
-
-
-def _start_consumer(services: Services, metrics: Metrics) -> Consumer:
-    """Run ingest jobs in this process: it holds the embedded store, so any job still
-    marked running was abandoned by a previous process and is recovered at once."""
-    services.ingestor  # noqa: B018 - open the store and load the ingest models now
-    runner = services.job_runner(metrics.jobs)
-    consumer = services.queue.consumer(runner, workers=services.settings.queue.workers)
-    consumer.start(jobs=services.jobs, owner_of_everything=True)
-    return consumer

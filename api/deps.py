@@ -25,6 +25,14 @@ _bearer = HTTPBearer(auto_error=False, description="an API key from api.keys")
 
 
 def get_services(request: Request) -> Services:
+    """The services, once their models have loaded (a request waits for them)."""
+    request.app.state.startup.wait()
+    services: Services = request.app.state.services
+    return services
+
+
+def get_services_now(request: Request) -> Services:
+    """The services, loaded or not (for readiness checks)."""
     services: Services = request.app.state.services
     return services
 
@@ -77,6 +85,7 @@ def require_unless(role: Role, opened: Callable[[ApiSettings], bool]) -> Callabl
 
 
 ServicesDep = Annotated[Services, Depends(get_services)]
+ServicesNowDep = Annotated[Services, Depends(get_services_now)]
 MetricsDep = Annotated[Metrics, Depends(get_metrics)]
 ReadScope = Annotated[Scope, Depends(require(Role.READ))]
 WriteScope = Annotated[Scope, Depends(require(Role.WRITE))]

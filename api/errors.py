@@ -20,6 +20,7 @@ from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException
 from starlette.routing import Match
 
+from api.startup import ServiceStartingError
 from mmrag import errors
 
 logger = logging.getLogger("mmrag.api")
@@ -27,6 +28,7 @@ logger = logging.getLogger("mmrag.api")
 METHODS = ("GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS")
 # Most specific first: the first matching class decides.
 STATUS = [
+    (ServiceStartingError, 503, "loading"),
     (errors.DocumentNotFoundError, 404, "not_found"),
     (errors.TooLargeError, 413, "too_large"),
     (errors.InvalidRequestError, 400, "invalid_request"),
@@ -89,6 +91,9 @@ def install_error_handlers(app: FastAPI) -> None:
     @app.exception_handler(errors.MmragError)
     async def library_error(request: Request, exc: errors.MmragError) -> JSONResponse:
         status, kind = status_of(exc)
+        if isinstance(exc, ServiceStartingError):
+            headers = {"Retry-After": str(exc.retry_after_s)}
+            return error_response(status, kind, str(exc), headers=headers)
         if status >= 500:
             logger.error("%s %s failed: %s", request.method, request.url.path, exc)
         return error_response(status, kind, str(exc))

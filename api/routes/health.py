@@ -3,11 +3,11 @@
 
 from __future__ import annotations
 
-from fastapi import APIRouter, Response
+from fastapi import APIRouter, Request, Response
 from fastapi.responses import JSONResponse, PlainTextResponse
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
-from api.deps import MetricsAccess, MetricsDep, ServicesDep
+from api.deps import MetricsAccess, MetricsDep, ServicesNowDep
 from api.openapi import error_responses
 from api.schemas import Readiness
 from mmrag.errors import MmragError
@@ -26,16 +26,15 @@ def healthz() -> dict[str, str]:
     response_model=Readiness,
     responses={503: {"model": Readiness, "description": "a part is not ready (see checks)"}},
 )
-def readyz(services: ServicesDep) -> JSONResponse:
-    """The store answers and the models are loaded."""
+def readyz(services: ServicesNowDep, request: Request) -> JSONResponse:
+    """The store answers and the models are loaded (``models``: ``loading`` meanwhile)."""
     checks: dict[str, str] = {}
     try:
         services.store.count()
         checks["store"] = "ok"
     except MmragError as exc:
         checks["store"] = str(exc)
-    loaded = all(services.is_loaded(part) for part in ("text_embedder", "answerer"))
-    checks["models"] = "ok" if loaded else "loading"
+    checks["models"] = request.app.state.startup.state
     ready = all(value == "ok" for value in checks.values())
     body = Readiness(status="ready" if ready else "not ready", checks=checks)
     return JSONResponse(body.model_dump(), status_code=200 if ready else 503)
