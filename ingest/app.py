@@ -118,5 +118,33 @@ def _configure_logging(verbose: bool) -> None:
         logging.getLogger("mmrag.ingest").setLevel(logging.INFO)  # worker-style log lines
 
 
+class JsonLogFormatter(logging.Formatter):
+    """One JSON object per log line: time, level, logger, request id, message."""
+
+    def format(self, record: logging.LogRecord) -> str:
+        line = {
+            "time": self.formatTime(record, "%Y-%m-%dT%H:%M:%S%z"),
+            "level": record.levelname.lower(),
+            "logger": record.name,
+            "message": record.getMessage(),
+        }
+        request = getattr(record, "request", "").strip(" []")
+        if request:
+            line["request_id"] = request
+        if record.exc_info:
+            line["error"] = self.formatException(record.exc_info)
+        return json.dumps(line, ensure_ascii=False)
+
+
+def use_json_logs() -> None:
+    """Write every log line as JSON on stderr (``--json`` of the long-running commands)."""
+    handler = logging.StreamHandler()
+    handler.setFormatter(JsonLogFormatter())
+    handler.addFilter(RequestIdFilter())
+    root = logging.getLogger()
+    root.handlers = [handler]
+    logging.getLogger("mmrag").setLevel(logging.INFO)
+
+
 def print_json(data: Any) -> None:
     console.out(json.dumps(data, indent=2, default=str), highlight=False)

@@ -73,8 +73,12 @@ def _print_record(record: DocumentRecord) -> None:
 @docs_app.command("delete")
 def delete_document(
     document_id: Annotated[str, typer.Argument(help="document id (see `mmrag docs list`)")],
+    as_json: Annotated[bool, typer.Option("--json", help="print the record as JSON")] = False,
 ) -> None:
     """Remove a document's points, stored images and catalog entry."""
     with services(announce=False) as built:
         record = built.documents.delete(tenant(), document_id)
-    console.print(f"deleted {record.document_id} ({record.path})", highlight=False)
+    if as_json:
+        print_json(record.as_dict())
+    else:
+        console.print(f"deleted {record.document_id} ({record.path})", highlight=False)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import sys
 from contextlib import nullcontext
 from pathlib import Path
@@ -10,7 +11,7 @@ from typing import Annotated
 import typer
 from rich.table import Table
 
-from ingest.app import app, console, errors, settings
+from ingest.app import app, console, errors, print_json, settings
 
 eval_app = typer.Typer(no_args_is_help=True, help="Evaluate retrieval on labelled questions.")
 app.add_typer(eval_app, name="eval")
@@ -32,6 +33,9 @@ def run(
         list[str] | None,
         typer.Option(help="extra fusion to score, NAME=channel:weight,... (repeatable)"),
     ] = None,
+    as_json: Annotated[
+        bool, typer.Option("--json", help="print the overall scores as JSON, not the report")
+    ] = False,
 ) -> None:
     """Ingest the dataset's corpus into its own collection (reused when unchanged), run
     every question, and score each channel, each fusion and the default."""
@@ -60,8 +64,17 @@ def run(
             extra=extra,
         )
     report = write_report(result, out)
-    console.print((out / "report.md").read_text(), markup=False, highlight=False)
-    console.print(f"report: {out / 'report.json'}", highlight=False)
+    if as_json:
+        print_json(
+            {
+                "report": str(out / "report.json"),
+                "overall": report["overall"],
+                "ingest_failed": report["ingest"]["failed"],
+            }
+        )
+    else:
+        console.print((out / "report.md").read_text(), markup=False, highlight=False)
+        console.print(f"report: {out / 'report.json'}", highlight=False)
     if report["ingest"]["failed"]:
         errors.print(
             f"[yellow]{len(report['ingest']['failed'])} corpus files failed to "
@@ -74,6 +87,7 @@ def compare(
     before: Annotated[Path, typer.Argument(help="report folder or report.json (baseline)")],
     after: Annotated[Path, typer.Argument(help="report folder or report.json (candidate)")],
     metric: Annotated[list[str] | None, typer.Option(help="metrics, e.g. ndcg@5")] = None,
+    as_json: Annotated[bool, typer.Option("--json", help="print the rows as JSON")] = False,
 ) -> None:
     """Per configuration and metric: before, after, difference and its 95% paired
     bootstrap confidence interval over the shared questions."""
@@ -83,6 +97,9 @@ def compare(
     rows = compare_reports(
         load_report(before), load_report(after), tuple(metric) if metric else DEFAULT_METRICS
     )
+    if as_json:
+        print_json([dataclasses.asdict(row) for row in rows])
+        return
     table = Table(title=f"{after} vs {before} ({rows[0].questions if rows else 0} questions)")
     for column in ("configuration", "metric", "before", "after", "difference", "95% CI", "p"):
         table.add_column(column)

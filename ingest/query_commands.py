@@ -8,7 +8,7 @@ from typing import Annotated, Any
 import typer
 from rich.table import Table
 
-from ingest.app import app, console, print_json, services, settings, tenant
+from ingest.app import app, console, print_json, services, settings, tenant, use_json_logs
 from mmrag.errors import InvalidRequestError
 from mmrag.retrieval import SearchFilters
 from mmrag.types import Answer, Citation, Hit
@@ -145,8 +145,9 @@ def ask(
 def serve(
     host: Annotated[str | None, typer.Option(help="bind address (api.host)")] = None,
     port: Annotated[int | None, typer.Option(help="port (api.port)")] = None,
+    as_json: Annotated[bool, typer.Option("--json", help="log lines as JSON objects")] = False,
 ) -> None:
-    """Start the HTTP API (OpenAPI docs at /docs)."""
+    """Start the HTTP API and the web page (OpenAPI docs at /docs)."""
     import uvicorn
 
     from api.app import create_app  # the one place the CLI reaches into the service
@@ -156,11 +157,14 @@ def serve(
         update={"host": host or loaded.api.host, "port": port or loaded.api.port}
     )
     loaded = loaded.model_copy(update={"api": api})
+    if as_json:
+        use_json_logs()  # uvicorn's own lines too: it leaves logging to us (log_config=None)
     uvicorn.run(
         create_app(loaded),
         host=api.host,
         port=api.port,
         log_level="info",
+        log_config=None if as_json else uvicorn.config.LOGGING_CONFIG,
         # Inside Docker's 10 s stop grace: open streams are closed after 5 s, and the
         # in-process worker hands its running job back to the queue meanwhile.
         timeout_graceful_shutdown=5,

@@ -9,7 +9,7 @@ from typing import Annotated
 
 import typer
 
-from ingest.app import app, errors, services
+from ingest.app import app, errors, services, use_json_logs
 from mmrag.errors import ConfigError
 from mmrag.services import running_service
 from mmrag.worker import JobMetrics
@@ -25,12 +25,15 @@ def worker(
     metrics_port: Annotated[
         int | None, typer.Option(help="serve this worker's Prometheus metrics on this port")
     ] = None,
+    as_json: Annotated[bool, typer.Option("--json", help="log lines as JSON objects")] = False,
 ) -> None:
     """Run ingest jobs from the queue (queue.url: Redis) until SIGTERM or Ctrl-C.
 
     Start one per core or GPU on as many machines as needed; each job is claimed by one
     worker, and a job whose worker dies is handed to another after queue.lease_s."""
-    with services() as built:
+    if as_json:
+        use_json_logs()
+    with services(announce=not as_json) as built:
         if built.queue.embedded and (holder := running_service(built.settings)):
             raise ConfigError(
                 f"mmrag serve (pid {holder['pid']}) already runs the jobs of this data "
@@ -49,10 +52,11 @@ def worker(
         for signum in (signal.SIGTERM, signal.SIGINT):
             signal.signal(signum, lambda *_: stop.set())
         consumer.start(jobs=built.jobs, owner_of_everything=built.queue.embedded)
-        errors.print(
-            f"worker: {concurrency} job(s) at once from {built.queue.location}; Ctrl-C to stop",
-            highlight=False,
-        )
+        started = f"worker: {concurrency} job(s) at once from {built.queue.location}"
+        if as_json:
+            logger.info(started)
+        else:
+            errors.print(f"{started}; Ctrl-C to stop", highlight=False)
         stop.wait()
         logger.info("stopping: running jobs go back to the queue")
         consumer.stop()

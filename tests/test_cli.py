@@ -9,7 +9,9 @@ import sqlite3
 import subprocess
 import sys
 import time
+from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -78,7 +80,8 @@ def test_docs_list_show_and_delete(ingested: tuple[Path, subprocess.CompletedPro
     shown = json.loads(mmrag("docs", "show", report["id"], "--json", data_dir=data_dir).stdout)
     assert shown == report
 
-    mmrag("docs", "delete", report["id"], data_dir=data_dir)
+    deleted = json.loads(mmrag("docs", "delete", report["id"], "--json", data_dir=data_dir).stdout)
+    assert deleted["id"] == report["id"]
     missing = mmrag("docs", "show", report["id"], data_dir=data_dir, check=3)
     assert report["id"] in missing.stderr
     remaining = json.loads(mmrag("docs", "list", "--json", data_dir=data_dir).stdout)
@@ -284,3 +287,42 @@ def test_links_out_of_the_folder_are_skipped_and_odd_names_indexed(tmp_path: Pat
     assert rows["loop"]["outcome"] == "skipped"
     found = mmrag("search", "vault code", "--json", data_dir=tmp_path / "data")
     assert "7431" not in found.stdout
+
+
+def test_every_command_takes_json() -> None:
+    import typer
+
+    from ingest.cli import app
+
+    def leaves(command: Any, path: str) -> Iterator[tuple[str, Any]]:
+        if hasattr(command, "commands"):  # a group (Typer's own copy of click's)
+            for name, sub in command.commands.items():
+                yield from leaves(sub, f"{path} {name}")
+        else:
+            yield path, command
+
+    commands = list(leaves(typer.main.get_command(app), "mmrag"))
+    assert len(commands) >= 11
+    lacking = [
+        path
+        for path, command in commands
+        if not any("--json" in getattr(param, "opts", ()) for param in command.params)
+    ]
+    assert not lacking, lacking
+
+
+def test_json_log_lines_name_their_request() -> None:
+    import logging
+
+    from api.requests import RequestIdFilter, current
+    from ingest.app import JsonLogFormatter
+
+    record = logging.LogRecord("mmrag.api", logging.WARNING, __file__, 1, "slow %s", ("x",), None)
+    token = current.set("abc-1")
+    try:
+        RequestIdFilter().filter(record)
+    finally:
+        current.reset(token)
+    line = json.loads(JsonLogFormatter().format(record))
+    assert line["message"] == "slow x" and line["request_id"] == "abc-1"
+    assert line["level"] == "warning" and line["logger"] == "mmrag.api"
