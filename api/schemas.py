@@ -24,9 +24,9 @@ from pydantic import (
 from pydantic_core import PydanticCustomError
 
 from mmrag.channels import channel_names
-from mmrag.jobs import IngestJob
+from mmrag.jobs import IngestJob, JobState
 from mmrag.retrieval import INT64_MAX, INT64_MIN, METADATA_KEY, SearchFilters
-from mmrag.types import Answer, Citation, DocumentRecord, ElementKind, Hit
+from mmrag.types import Answer, Citation, DocumentRecord, DocumentStatus, ElementKind, Hit
 
 MAX_IDS = 1000  # document ids in one filter
 MAX_NAMES = 16  # kinds, file types, channels
@@ -124,8 +124,8 @@ class Filters(StrictModel):
     file_types: list[FileTypeName] = Field(
         default_factory=list, max_length=MAX_NAMES, description="pdf, docx, pptx, ..."
     )
-    page_from: Page | None = None
-    page_to: Page | None = None
+    page_from: Page | None = Field(None, description="only from this page on")
+    page_to: Page | None = Field(None, description="only up to this page")
     metadata: dict[MetadataKey, MetadataValue] = Field(
         default_factory=dict,
         max_length=MAX_METADATA,
@@ -146,8 +146,8 @@ class Filters(StrictModel):
 
 class SearchRequest(RequestBody):
     query: str = Field(min_length=1, description="what to look for (api.max_question_chars)")
-    limit: int = Field(10, ge=1, le=100)
-    filters: Filters = Field(default_factory=Filters)
+    limit: int = Field(10, ge=1, le=100, description="hits returned")
+    filters: Filters = Field(default_factory=Filters, description="what to search within")
     channels: list[ChannelName] | None = Field(
         None, max_length=MAX_NAMES, description="text, sparse, caption, image"
     )
@@ -155,28 +155,41 @@ class SearchRequest(RequestBody):
 
 class AskRequest(RequestBody):
     question: str = Field(min_length=1, description="at most api.max_question_chars characters")
-    filters: Filters = Field(default_factory=Filters)
+    filters: Filters = Field(default_factory=Filters, description="what to search within")
     stream: bool = Field(False, description="Server-Sent Events: retrieval, token, citation, done")
 
 
 class ChannelRank(BaseModel):
-    rank: int
-    score: float
+    rank: int = Field(description="the hit's place in that channel's ranking, from 1")
+    score: float = Field(description="that channel's similarity score")
+
+
+DocumentIdOut = Annotated[str, Field(description="the document's id")]
+SourceOut = Annotated[
+    str, Field(description="where the document came from: its path, or upload:<name>")
+]
+PageOut = Annotated[int, Field(description="the page (slide, image frame), from 1")]
+KindOut = Annotated[ElementKind, Field(description="what the point stands for")]
+BBoxOut = Annotated[
+    list[float] | None,
+    Field(description="x0, y0, x1, y1 on the page from its top-left, in PDF points or pixels"),
+]
+ImageIdOut = Annotated[str | None, Field(description="the stored image, for image and page hits")]
 
 
 class HitOut(BaseModel):
-    id: str
-    score: float
-    document_id: str
-    source: str
-    page: int
-    kind: str
-    text: str
-    bbox: list[float] | None
-    image_id: str | None
+    id: str = Field(description="the stored point's id")
+    score: float = Field(description="the fused score (reciprocal-rank fusion, or the reranker's)")
+    document_id: DocumentIdOut
+    source: SourceOut
+    page: PageOut
+    kind: KindOut
+    text: str = Field(description="the passage; for an image its caption and OCR text")
+    bbox: BBoxOut
+    image_id: ImageIdOut
     image_url: str | None = Field(description="the image, for image and page hits")
     page_url: str | None = Field(description="the region cropped from its page image (a box)")
-    channels: dict[str, ChannelRank]
+    channels: dict[str, ChannelRank] = Field(description="where each channel ranked the hit")
 
     @classmethod
     def of(cls, hit: Hit) -> HitOut:
@@ -198,23 +211,26 @@ def evidence_urls(item: Hit | Citation) -> dict[str, str | None]:
     return {"image_url": image_url(item.image_id), "page_url": region}
 
 
+TimingsOut = Annotated[dict[str, float], Field(description="seconds spent, by stage")]
+
+
 class SearchResponse(BaseModel):
-    hits: list[HitOut]
-    timings: dict[str, float]
+    hits: list[HitOut] = Field(description="best first")
+    timings: TimingsOut
 
 
 class RegionOut(BaseModel):
-    kind: str
-    bbox: list[float] | None = Field(description="on the page, in its unit (see page images)")
-    text: str
-    image_id: str | None
-    image_url: str | None
+    kind: KindOut
+    bbox: BBoxOut
+    text: str = Field(description="the indexed text (an image's caption and OCR text)")
+    image_id: ImageIdOut
+    image_url: str | None = Field(description="the stored image")
 
     @classmethod
     def of(cls, payload: dict[str, Any]) -> RegionOut:
         image_id = payload.get("image_id")
         return cls(
-            kind=str(payload.get("kind", "")),
+            kind=ElementKind(payload.get("kind", "text")),
             bbox=payload.get("bbox"),
             text=str(payload.get("text", "")),
             image_id=image_id,
@@ -223,20 +239,20 @@ class RegionOut(BaseModel):
 
 
 class PageRegions(BaseModel):
-    document_id: str
-    page: int
+    document_id: DocumentIdOut
+    page: PageOut
     regions: list[RegionOut] = Field(description="in reading order")
 
 
 class CitationOut(BaseModel):
-    marker: int
-    document_id: str
-    source: str
-    page: int
-    kind: str
-    bbox: list[float] | None
-    text: str
-    image_id: str | None
+    marker: int = Field(description="the n of the [n] in the answer")
+    document_id: DocumentIdOut
+    source: SourceOut
+    page: PageOut
+    kind: KindOut
+    bbox: BBoxOut
+    text: str = Field(description="the cited passage, or the image's caption")
+    image_id: ImageIdOut
     image_url: str | None = Field(description="the cited image, for image and page citations")
     page_url: str | None = Field(description="the cited region cropped from its page image")
 
@@ -245,13 +261,18 @@ class CitationOut(BaseModel):
         return cls.model_validate({**citation.as_dict(), **evidence_urls(citation)})
 
 
+AbstainedOut = Annotated[
+    bool, Field(description="the documents did not hold enough to answer; nothing is cited")
+]
+
+
 class AskResponse(BaseModel):
-    question: str
-    answer: str
-    abstained: bool
-    citations: list[CitationOut]
-    sources: list[HitOut]
-    timings: dict[str, float]
+    question: str = Field(description="the question answered")
+    answer: str = Field(description="the answer, its claims marked [n]")
+    abstained: AbstainedOut
+    citations: list[CitationOut] = Field(description="one per [n] kept in the answer")
+    sources: list[HitOut] = Field(description="every hit the answerer was shown")
+    timings: TimingsOut
 
     @classmethod
     def of(cls, answer: Answer) -> AskResponse:
@@ -265,21 +286,24 @@ class AskResponse(BaseModel):
         )
 
 
+FilenameOut = Annotated[str, Field(description="the name shown: the file's or the upload's")]
+
+
 class DocumentOut(BaseModel):
-    id: str
+    id: DocumentIdOut
     path: str = Field(description="the file's path when ingested from disk, upload:<name> else")
-    filename: str
-    status: str
-    version: int
-    file_type: str
-    error: str
-    warnings: list[str]
-    pages: int
-    chunks: int
-    images: int
-    points: int
-    created_at: str | None
-    updated_at: str | None
+    filename: FilenameOut
+    status: DocumentStatus = Field(description="where its indexing stands")
+    version: int = Field(description="1, then one more for each changed content ingested")
+    file_type: str = Field(description="pdf, docx, pptx, html, markdown, text or image")
+    error: str = Field(description="why it failed (status failed), else empty")
+    warnings: list[str] = Field(description="what was skipped or degraded while indexing it")
+    pages: int = Field(description="pages, slides or image frames")
+    chunks: int = Field(description="text chunks indexed")
+    images: int = Field(description="images indexed (figures, photos, page renders)")
+    points: int = Field(description="points in the store")
+    created_at: str | None = Field(description="first submitted (ISO 8601)")
+    updated_at: str | None = Field(description="last changed (ISO 8601)")
 
     @classmethod
     def of(cls, record: DocumentRecord) -> DocumentOut:
@@ -287,39 +311,39 @@ class DocumentOut(BaseModel):
 
 
 class DocumentList(BaseModel):
-    documents: list[DocumentOut]
+    documents: list[DocumentOut] = Field(description="this page of them, newest first")
     total: int = Field(description="documents of the tenant in all (for paging)")
 
 
 class Uploaded(BaseModel):
-    id: str
-    filename: str
-    status: str
+    id: DocumentIdOut
+    filename: FilenameOut
+    status: DocumentStatus = Field(description="queued, or indexed when unchanged")
     job_id: str | None = Field(description="the ingest job; null when unchanged")
 
 
 class JobProgressOut(BaseModel):
-    stage: str
-    pages: int
-    pages_total: int
-    chunks: int
-    images: int
+    stage: str = Field(description="what the job is doing: parsing, captioning, embedding, ...")
+    pages: int = Field(description="pages done")
+    pages_total: int = Field(description="pages in the file (0 until known)")
+    chunks: int = Field(description="text chunks indexed so far")
+    images: int = Field(description="images indexed so far")
 
 
 class JobOut(BaseModel):
-    id: str
-    document_id: str
-    filename: str
-    state: str = Field(description="queued, running, done, failed, cancelled")
-    version: int
+    id: str = Field(description="the job's id")
+    document_id: DocumentIdOut
+    filename: FilenameOut
+    state: JobState = Field(description="queued, running, done, failed, cancelled")
+    version: int = Field(description="the document version it indexes")
     attempts: int = Field(description="deliveries that started (a dead worker's included)")
     retries: int = Field(description="transient failures retried")
-    error: str
-    progress: JobProgressOut
-    created_at: float
-    started_at: float | None
-    finished_at: float | None
-    seconds: float
+    error: str = Field(description="why it failed, else empty")
+    progress: JobProgressOut = Field(description="how far it has come")
+    created_at: float = Field(description="queued at (Unix time)")
+    started_at: float | None = Field(description="first started at (Unix time)")
+    finished_at: float | None = Field(description="ended at (Unix time)")
+    seconds: float = Field(description="running time so far, or in all")
 
     @classmethod
     def of(cls, job: IngestJob) -> JobOut:
@@ -327,17 +351,17 @@ class JobOut(BaseModel):
 
 
 class UploadResponse(BaseModel):
-    documents: list[Uploaded]
+    documents: list[Uploaded] = Field(description="one per file sent, in order")
 
 
 class ErrorBody(BaseModel):
-    type: str
-    message: str
-    details: list[Any] | None = None
+    type: str = Field(description="the kind of error, e.g. not_found, validation, too_large")
+    message: str = Field(description="what went wrong, for a person")
+    details: list[Any] | None = Field(None, description="for validation: each field refused")
 
 
 class ErrorResponse(BaseModel):
-    error: ErrorBody
+    error: ErrorBody = Field(description="every error the API answers has this shape")
 
 
 class Readiness(BaseModel):
@@ -349,31 +373,31 @@ class Readiness(BaseModel):
 
 
 class RetrievalEvent(BaseModel):
-    hits: list[HitOut]
+    hits: list[HitOut] = Field(description="what the answer will be written from")
 
 
 class TokenEvent(BaseModel):
-    text: str
+    text: str = Field(description="the next piece of the answer")
 
 
 class DoneEvent(BaseModel):
-    answer: str
-    abstained: bool
-    timings: dict[str, float]
+    answer: str = Field(description="the whole answer")
+    abstained: AbstainedOut
+    timings: TimingsOut
 
 
 class StreamError(BaseModel):
-    type: str
-    message: str
+    type: str = Field(description="as an error response's type")
+    message: str = Field(description="what went wrong")
     status: int = Field(description="the status the request would have had, had it not streamed")
 
 
 class ErrorEvent(BaseModel):
-    error: StreamError
+    error: StreamError = Field(description="the answer stopped here")
 
 
 class DeletedEvent(BaseModel):
-    id: str
+    id: DocumentIdOut
 
 
 ASK_EVENTS: dict[str, type[BaseModel]] = {

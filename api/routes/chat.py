@@ -39,17 +39,20 @@ router = APIRouter(prefix="/v1", tags=["openai"], route_class=BoundedBodyRoute)
 logger = logging.getLogger("mmrag.api")
 MODEL_ID = "mmrag"
 MAX_MESSAGES = 200
+NOT_APPLIED = "accepted for compatibility, not applied: the answerer's settings decide"
 
 
 class ContentPart(BaseModel):
     type: str = Field(max_length=32, description="text (images: POST /v1/search/image)")
-    text: str | None = None
+    text: str | None = Field(None, description="the text of a text part")
 
 
 class ChatMessage(BaseModel):
-    role: Literal["system", "developer", "user", "assistant", "tool"]
-    content: str | list[ContentPart] | None = None
-    name: str | None = Field(None, max_length=256)
+    role: Literal["system", "developer", "user", "assistant", "tool"] = Field(
+        description="who said it; the last user message is answered"
+    )
+    content: str | list[ContentPart] | None = Field(None, description="text, or text parts")
+    name: str | None = Field(None, max_length=256, description="accepted, not used")
 
     def text(self) -> str:
         if self.content is None or isinstance(self.content, str):
@@ -64,7 +67,7 @@ class ChatMessage(BaseModel):
 
 
 class StreamOptions(BaseModel):
-    include_usage: bool = False
+    include_usage: bool = Field(False, description="end the stream with a usage chunk")
 
 
 class ChatRequest(RequestBody):
@@ -73,68 +76,70 @@ class ChatRequest(RequestBody):
     model_config = ConfigDict(strict=False, extra="forbid")
 
     model: str = Field(max_length=128, description=f"{MODEL_ID!r} (GET /v1/models)")
-    messages: list[ChatMessage] = Field(min_length=1, max_length=MAX_MESSAGES)
-    stream: bool = False
-    stream_options: StreamOptions | None = None
+    messages: list[ChatMessage] = Field(
+        min_length=1, max_length=MAX_MESSAGES, description="the conversation, oldest first"
+    )
+    stream: bool = Field(False, description="send chat.completion.chunk events")
+    stream_options: StreamOptions | None = Field(None, description="what the stream adds")
     filters: Filters = Field(
         default_factory=Filters, description="mmrag extension: restrict what is searched"
     )
     n: int | None = Field(None, ge=1, le=1, description="one choice only")
     # Accepted for compatibility, not applied (the answerer's settings decide):
-    temperature: float | None = None
-    top_p: float | None = None
-    max_tokens: int | None = None
-    max_completion_tokens: int | None = None
-    presence_penalty: float | None = None
-    frequency_penalty: float | None = None
-    seed: int | None = None
-    stop: str | list[str] | None = None
-    user: str | None = Field(None, max_length=256)
+    temperature: float | None = Field(None, description=NOT_APPLIED)
+    top_p: float | None = Field(None, description=NOT_APPLIED)
+    max_tokens: int | None = Field(None, description=NOT_APPLIED)
+    max_completion_tokens: int | None = Field(None, description=NOT_APPLIED)
+    presence_penalty: float | None = Field(None, description=NOT_APPLIED)
+    frequency_penalty: float | None = Field(None, description=NOT_APPLIED)
+    seed: int | None = Field(None, description=NOT_APPLIED)
+    stop: str | list[str] | None = Field(None, description=NOT_APPLIED)
+    user: str | None = Field(None, max_length=256, description=NOT_APPLIED)
 
 
 class AssistantMessage(BaseModel):
-    role: Literal["assistant"] = "assistant"
-    content: str
+    role: Literal["assistant"] = Field("assistant", description="always assistant")
+    content: str = Field(description="the answer, then its footnotes")
 
 
 class Choice(BaseModel):
-    index: int = 0
-    message: AssistantMessage
-    finish_reason: Literal["stop"] = "stop"
+    index: int = Field(0, description="always 0: one choice")
+    message: AssistantMessage = Field(description="the reply")
+    finish_reason: Literal["stop"] = Field("stop", description="always stop")
 
 
 class Usage(BaseModel):
-    prompt_tokens: int = 0
-    completion_tokens: int = 0
-    total_tokens: int = 0
+    prompt_tokens: int = Field(0, description="not counted: 0")
+    completion_tokens: int = Field(0, description="not counted: 0")
+    total_tokens: int = Field(0, description="not counted: 0")
 
 
 class SearchedFor(BaseModel):
     query: str = Field(description="what was searched: the last user turn, made standalone")
-    abstained: bool
+    abstained: bool = Field(description="the documents did not hold enough to answer")
 
 
 class ChatCompletion(BaseModel):
-    id: str
-    object: Literal["chat.completion"] = "chat.completion"
-    created: int
-    model: str
-    choices: list[Choice]
-    usage: Usage
+    id: str = Field(description="chatcmpl-<id>")
+    object: Literal["chat.completion"] = Field("chat.completion", description="the type")
+    created: int = Field(description="Unix time")
+    model: str = Field(description=MODEL_ID)
+    choices: list[Choice] = Field(description="one")
+    usage: Usage = Field(description="zeros: tokens are not counted")
     citations: list[CitationOut] = Field(description="mmrag extension")
-    mmrag: SearchedFor
+    mmrag: SearchedFor = Field(description="mmrag extension: what was searched")
 
 
 class ModelCard(BaseModel):
-    id: str
-    object: Literal["model"] = "model"
-    created: int
-    owned_by: str
+    id: str = Field(description="the name to ask for")
+    object: Literal["model"] = Field("model", description="the type")
+    created: int = Field(description="Unix time (0)")
+    owned_by: str = Field(description="mmrag")
 
 
 class ModelList(BaseModel):
-    object: Literal["list"] = "list"
-    data: list[ModelCard]
+    object: Literal["list"] = Field("list", description="the type")
+    data: list[ModelCard] = Field(description="the models")
 
 
 @router.get("/models", response_model=ModelList, responses=error_responses(401, 403))

@@ -299,6 +299,26 @@ def test_health_ready_metrics_and_docs(client: TestClient, uploaded: dict[str, s
         assert "/docs-assets/" in html
 
 
+def test_the_schema_describes_every_field_and_names_its_values(client: TestClient) -> None:
+    schemas = client.get("/openapi.json").json()["components"]["schemas"]
+    undescribed = [
+        f"{name}.{field}"
+        for name, schema in schemas.items()
+        for field, spec in schema.get("properties", {}).items()
+        if "description" not in spec
+    ]
+    assert not undescribed, undescribed
+
+    def values(model: str, field: str) -> list[str]:
+        spec = schemas[model]["properties"][field]
+        ref = next((s["$ref"] for s in spec.get("allOf", [spec]) if "$ref" in s), None)
+        return schemas[ref.rsplit("/", 1)[-1]]["enum"] if ref else spec["enum"]
+
+    assert values("HitOut", "kind") == ["text", "table", "image", "page"]
+    assert "indexed" in values("DocumentOut", "status")
+    assert "cancelled" in values("JobOut", "state")
+
+
 def test_progress_events_follow_a_job(client: TestClient, tmp_path: Path) -> None:
     pdf = write_long_pdf(tmp_path / "progress.pdf", pages=30, image_every=10)
     files = [("files", (pdf.name, pdf.read_bytes()))]
