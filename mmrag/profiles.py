@@ -14,6 +14,7 @@ import socket
 from dataclasses import dataclass
 from urllib.parse import urlparse
 
+from mmrag.errors import ConfigError
 from mmrag.models.loading import hub_offline, is_local_model
 from mmrag.settings import Settings
 
@@ -35,6 +36,33 @@ def hub_reachable(timeout_s: float = 2.0) -> bool:
             return True
     except OSError:
         return False
+
+
+def hub_models(settings: Settings) -> list[tuple[str, str]]:
+    """(role, model) of every enabled role whose weights come from the hub."""
+    roles = [("text embedder", settings.text_embedder.model)]
+    for role, section in [
+        ("image embedder", settings.image_embedder),
+        ("page embedder", settings.page_embedder),
+        ("reranker", settings.reranker),
+    ]:
+        if section.backend != "none":
+            roles.append((role, section.model))
+    for role, vlm in [("captioner", settings.captioner), ("answerer", settings.answerer)]:
+        if vlm.backend == "transformers":
+            roles.append((role, vlm.model))
+    return [(role, model) for role, model in roles if not is_local_model(model)]
+
+
+def _stay_offline() -> None:
+    """Tell the Hugging Face libraries not to contact the hub (they read the variable
+    once, at import, so an already imported hub client is told too)."""
+    import sys
+
+    os.environ["HF_HUB_OFFLINE"] = "1"
+    constants = sys.modules.get("huggingface_hub.constants")
+    if constants is not None:
+        constants.HF_HUB_OFFLINE = True  # type: ignore[attr-defined]
 
 
 def in_local_cache(model: str) -> bool:
@@ -63,9 +91,24 @@ def shipped_minilm_path() -> str | None:
 
 
 def resolve_profile(settings: Settings) -> ResolvedProfile:
-    """Apply the profile setting: ``auto`` runs offline when the hub is unreachable."""
+    """Apply the profile setting: ``auto`` runs offline when the hub is unreachable;
+    ``default`` without the hub runs on cached models only, or fails at once naming the
+    missing ones (rather than each library retrying the hub for minutes)."""
     if settings.profile == "default":
-        return ResolvedProfile(settings, "default", ())
+        if hub_offline() or hub_reachable():
+            return ResolvedProfile(settings, "default", ())
+        wanted = hub_models(settings)
+        missing = [f"{role} {model}" for role, model in wanted if not in_local_cache(model)]
+        if missing:
+            raise ConfigError(
+                "profile default needs models from the Hugging Face hub, which cannot be "
+                f"reached: {'; '.join(missing)}. Download them where the hub is reachable "
+                "(README: Models), set the roles to local directories, or use --profile "
+                "offline (or auto)"
+            )
+        _stay_offline()
+        note = "profile default: the hub cannot be reached; every model loads from the cache"
+        return ResolvedProfile(settings, "default", (note,))
     if settings.profile == "auto" and hub_reachable():
         return ResolvedProfile(settings, "default", ())
     reason = (

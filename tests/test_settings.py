@@ -73,3 +73,39 @@ def test_offline_profile_keeps_local_models(tmp_path: Path, tiny_models: Path) -
 def test_default_profile_changes_nothing(tmp_path: Path) -> None:
     settings = Settings(data_dir=tmp_path, profile="default")
     assert resolve_profile(settings).settings == settings
+
+
+def test_default_profile_without_the_hub_fails_at_once_naming_the_models(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.delenv("HF_HUB_OFFLINE")
+    monkeypatch.setattr("mmrag.profiles.hub_reachable", lambda timeout_s=2.0: False)
+    with pytest.raises(ConfigError) as caught:
+        resolve_profile(Settings(data_dir=tmp_path, profile="default"))
+    message = str(caught.value)
+    assert "cannot be reached" in message and "--profile offline" in message
+    assert "text embedder sentence-transformers/all-MiniLM-L6-v2" in message
+
+
+def test_default_profile_without_the_hub_runs_on_local_models_offline(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, tiny_models: Path
+) -> None:
+    monkeypatch.delenv("HF_HUB_OFFLINE")
+    monkeypatch.setattr("mmrag.profiles.hub_reachable", lambda timeout_s=2.0: False)
+    smolvlm = str(tiny_models / "smolvlm")
+    settings = Settings(
+        data_dir=tmp_path,
+        profile="default",
+        text_embedder={"model": shipped_minilm_path()},
+        image_embedder={"model": str(tiny_models / "siglip")},
+        page_embedder={"backend": "none"},
+        reranker={"backend": "none"},
+        captioner={"model": smolvlm},
+        answerer={"model": smolvlm},
+    )
+    profile = resolve_profile(settings)
+    assert profile.name == "default" and profile.settings == settings
+    assert "from the cache" in profile.notes[0]
+    import os
+
+    assert os.environ["HF_HUB_OFFLINE"] == "1"  # the libraries will not retry the hub
