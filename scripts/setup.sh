@@ -33,6 +33,9 @@ want=$(cat pyproject.toml | sha256sum | cut -d' ' -f1)
 if [ ! -f "$stamp" ] || [ "$(cat "$stamp")" != "$want" ]; then
   echo "setup: installing Python packages into .venv (first run: a few minutes)" >&2
   .venv/bin/python -m pip install -q --upgrade pip
+  if [ -n "${TORCH_INDEX_URL:-}" ]; then  # e.g. https://download.pytorch.org/whl/cpu
+    .venv/bin/python -m pip install -q torch torchvision --index-url "$TORCH_INDEX_URL"
+  fi
   .venv/bin/python -m pip install -q -e '.[dev]'
   echo "$want" > "$stamp"
 fi
