@@ -52,16 +52,11 @@ def library_filters(filters: Filters) -> SearchFilters | None:
     ).checked()
 
 
-class MmragRetriever(BaseRetriever):
-    """Multi-channel mmrag search, in this process, as a LangChain retriever."""
+class _SearchRetriever(BaseRetriever):
+    """What both retrievers share: a default limit, and per-call ``filters`` and
+    ``limit`` (``retriever.invoke(query, filters=..., limit=...)``)."""
 
-    model_config = ConfigDict(arbitrary_types_allowed=True)
-
-    retriever: Retriever
-    tenant: str = "default"
     limit: int = 8
-    filters: SearchFilters | None = None
-    data_dir: Path | None = None  # where stored images are (settings.blob_root)
 
     def _get_relevant_documents(
         self,
@@ -71,10 +66,27 @@ class MmragRetriever(BaseRetriever):
         filters: Filters = None,
         limit: int | None = None,
     ) -> list[Document]:
+        return self._search(query, filters, limit or self.limit)
+
+    def _search(self, query: str, filters: Filters, limit: int) -> list[Document]:
+        raise NotImplementedError
+
+
+class MmragRetriever(_SearchRetriever):
+    """Multi-channel mmrag search, in this process, as a LangChain retriever."""
+
+    model_config = ConfigDict(arbitrary_types_allowed=True)
+
+    retriever: Retriever
+    tenant: str = "default"
+    filters: SearchFilters | None = None
+    data_dir: Path | None = None  # where stored images are (settings.blob_root)
+
+    def _search(self, query: str, filters: Filters, limit: int) -> list[Document]:
         result = self.retriever.search(
             query,
             tenant=self.tenant,
-            limit=limit or self.limit,
+            limit=limit,
             filters=library_filters(filters) if filters is not None else self.filters,
         )
         return [
@@ -85,13 +97,12 @@ class MmragRetriever(BaseRetriever):
         ]
 
 
-class MmragHttpRetriever(BaseRetriever):
+class MmragHttpRetriever(_SearchRetriever):
     """Multi-channel search of a running mmrag service, over HTTP, as a LangChain
     retriever; nothing is loaded in this process."""
 
     url: str
     api_key: str | None = None
-    limit: int = 8
     filters: dict[str, Any] | None = None
     _client: MmragClient | None = PrivateAttr(default=None)
 
@@ -100,16 +111,9 @@ class MmragHttpRetriever(BaseRetriever):
             self._client = MmragClient(self.url, api_key=self.api_key)
         return self._client
 
-    def _get_relevant_documents(
-        self,
-        query: str,
-        *,
-        run_manager: CallbackManagerForRetrieverRun,
-        filters: Filters = None,
-        limit: int | None = None,
-    ) -> list[Document]:
+    def _search(self, query: str, filters: Filters, limit: int) -> list[Document]:
         chosen = filters if filters is not None else self.filters
-        hits = self.client().search(query, limit=limit or self.limit, filters=chosen)
+        hits = self.client().search(query, limit=limit, filters=chosen)
         return [
             Document(
                 page_content=hit["text"],

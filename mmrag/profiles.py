@@ -12,6 +12,7 @@ from __future__ import annotations
 import os
 import socket
 from dataclasses import dataclass
+from typing import Any
 from urllib.parse import urlparse
 
 from mmrag.errors import ConfigError
@@ -41,14 +42,19 @@ def hub_reachable(timeout_s: float = 2.0) -> bool:
 def hub_models(settings: Settings) -> list[tuple[str, str]]:
     """(role, model) of every enabled role whose weights come from the hub."""
     roles = [("text embedder", settings.text_embedder.model)]
-    for role, section in [
+    sections: list[tuple[str, Any]] = [
         ("image embedder", settings.image_embedder),
         ("page embedder", settings.page_embedder),
         ("reranker", settings.reranker),
-    ]:
+    ]
+    for role, section in sections:
         if section.backend != "none":
             roles.append((role, section.model))
-    for role, vlm in [("captioner", settings.captioner), ("answerer", settings.answerer)]:
+    vlms: list[tuple[str, Any]] = [
+        ("captioner", settings.captioner),
+        ("answerer", settings.answerer),
+    ]
+    for role, vlm in vlms:
         if vlm.backend == "transformers":
             roles.append((role, vlm.model))
     return [(role, model) for role, model in roles if not is_local_model(model)]
