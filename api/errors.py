@@ -29,7 +29,7 @@ METHODS = ("GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS")
 # Most specific first: the first matching class decides.
 STATUS = [
     (ServiceStartingError, 503, "loading"),
-    (errors.DocumentNotFoundError, 404, "not_found"),
+    (errors.NotFoundError, 404, "not_found"),
     (errors.TooLargeError, 413, "too_large"),
     (errors.InvalidRequestError, 400, "invalid_request"),
     (errors.UnsupportedFileError, 415, "unsupported_file"),

@@ -18,7 +18,7 @@ from ingest import (  # noqa: F401  (they register subcommands)
     worker_commands,
 )
 from ingest.app import app, console, errors, settings
-from mmrag.errors import DocumentNotFoundError, MmragError, StoreLockedError
+from mmrag.errors import MmragError, NotFoundError, StoreLockedError
 from mmrag.services import running_service
 
 EXIT_FAILED_FILES = 1  # some inputs failed; the rest were processed
@@ -40,7 +40,7 @@ def main() -> None:
     except StoreLockedError as exc:
         errors.print(f"[red]error[/red] {held_store_hint(exc)}", highlight=False)
         sys.exit(EXIT_ERROR)
-    except DocumentNotFoundError as exc:
+    except NotFoundError as exc:
         errors.print(f"[red]error[/red] {exc}", highlight=False)
         sys.exit(EXIT_NOT_FOUND)
     except MmragError as exc:

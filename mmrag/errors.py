@@ -98,7 +98,11 @@ class LimitExceededError(DocumentError):
     entries, line length, nesting, wall-clock time, memory); the reason names the limit."""
 
 
-class DocumentNotFoundError(MmragError):
+class NotFoundError(MmragError):
+    """What was asked for does not exist (or belongs to another tenant)."""
+
+
+class DocumentNotFoundError(NotFoundError):
     """No document with the given id is known."""
 
     def __init__(self, document_id: str) -> None:

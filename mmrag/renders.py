@@ -19,7 +19,7 @@ from PIL import Image, PngImagePlugin
 
 from mmrag.blobs import BlobStore, renders_prefix
 from mmrag.catalog import Catalog
-from mmrag.errors import DocumentNotFoundError, UnsupportedFileError
+from mmrag.errors import DocumentNotFoundError, NotFoundError, UnsupportedFileError
 from mmrag.parsing.filetypes import detect_file_type
 from mmrag.settings import ParsingSettings
 from mmrag.types import BBox, DocumentRecord
@@ -29,12 +29,12 @@ DEFAULT_WIDTH = 1000
 _SIZE_KEY = "mmrag-page-size"
 
 
-class PageNotFoundError(DocumentNotFoundError):
+class PageNotFoundError(NotFoundError):
     """The document exists, the page does not."""
 
     def __init__(self, document_id: str, page: int, pages: int) -> None:
         self.document_id = document_id
-        Exception.__init__(self, f"document {document_id!r} has no page {page} (it has {pages})")
+        super().__init__(f"document {document_id!r} has no page {page} (it has {pages})")
 
 
 @dataclass(frozen=True)

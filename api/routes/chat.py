@@ -32,7 +32,7 @@ from api.openapi import error_responses
 from api.schemas import CitationOut, Filters, RequestBody
 from api.sse import sse_response
 from mmrag.conversation import Turn, standalone_question
-from mmrag.errors import DocumentNotFoundError, InvalidRequestError, MmragError
+from mmrag.errors import InvalidRequestError, MmragError, NotFoundError
 from mmrag.types import Answer, Citation
 
 router = APIRouter(prefix="/v1", tags=["openai"], route_class=BoundedBodyRoute)
@@ -160,8 +160,10 @@ async def chat_completions(
     body: ChatRequest, request: Request, services: ServicesDep, scope: ReadScope
 ) -> Any:
     """Answer the conversation's last user turn, OpenAI-style (``stream`` for chunks)."""
-    if body.model != MODEL_ID:
-        raise DocumentNotFoundError(body.model)  # OpenAI answers an unknown model with 404
+    if body.model != MODEL_ID:  # OpenAI answers an unknown model with 404
+        raise NotFoundError(
+            f"no model named {body.model!r}: this service answers as {MODEL_ID!r} (GET /v1/models)"
+        )
     turns = [Turn(message.role, message.text()) for message in body.messages]
     base = str(request.base_url).rstrip("/")
     question = await run_in_threadpool(

@@ -97,7 +97,7 @@ def test_a_follow_up_without_a_language_model_searches_the_last_turn(
 
 def test_chat_errors(client: TestClient) -> None:
     chat = openai_client(client).chat.completions
-    with pytest.raises(openai.NotFoundError):
+    with pytest.raises(openai.NotFoundError, match="no model named 'gpt-4o'"):
         chat.create(model="gpt-4o", messages=[{"role": "user", "content": QUESTION}])
     with pytest.raises(openai.BadRequestError, match="no user message"):
         chat.create(model="mmrag", messages=[{"role": "system", "content": "Be brief."}])
