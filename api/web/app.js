@@ -139,11 +139,19 @@ async function start() {
     $("#loading").textContent = "The service cannot be reached.";
     return;
   }
+  try {
+    await loadDocuments();
+  } catch (error) {
+    if (error instanceof SignedOut) return;
+    // 503 "loading": the service is still loading its models; try again shortly.
+    $("#loading").textContent = `${error.message}. Trying again in 5 s…`;
+    setTimeout(start, 5000);
+    return;
+  }
   $("#loading").hidden = true;
   $("#signin").hidden = true;
   $("#views").hidden = false;
   $("#sign-out").hidden = !state.keysInUse;
-  await loadDocuments();
   route();
 }
 
