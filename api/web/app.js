@@ -144,6 +144,7 @@ async function start() {
   } catch (error) {
     if (error instanceof SignedOut) return;
     // 503 "loading": the service is still loading its models; try again shortly.
+    $("#loading").hidden = false;
     $("#loading").textContent = `${error.message}. Trying again in 5 s…`;
     setTimeout(start, 5000);
     return;
