@@ -38,6 +38,7 @@ logger = logging.getLogger(__name__)
 
 # Imported once by the fork server, so every child starts with the parsers loaded.
 _PRELOAD = [
+    "mmrag.parsing.without_torch",  # first: before anything can import torch
     "mmrag.parsing.sandbox",
     "mmrag.parsing.pdf",
     "mmrag.parsing.office",
