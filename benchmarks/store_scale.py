@@ -18,10 +18,25 @@ from pathlib import Path
 import numpy as np
 
 from mmrag.settings import StoreSettings
-from mmrag.store import CollectionSchema, PointFilter, VectorStore, open_store, point_id
-from mmrag.types import StoredPoint
+from mmrag.store import (
+    CollectionSchema,
+    PointFilter,
+    VectorKind,
+    VectorSpec,
+    VectorStore,
+    open_store,
+    point_id,
+)
+from mmrag.types import StoredPoint, VectorValue
 
 TEXT_DIMENSION, IMAGE_DIMENSION, POINTS_PER_DOCUMENT = 384, 768, 100
+SCHEMA = CollectionSchema(
+    (
+        VectorSpec("text", VectorKind.DENSE, TEXT_DIMENSION),
+        VectorSpec("sparse", VectorKind.SPARSE),
+        VectorSpec("image", VectorKind.DENSE, IMAGE_DIMENSION),
+    )
+)
 
 
 def make_points(start: int, count: int, generator: np.random.Generator) -> list[StoredPoint]:
@@ -30,15 +45,17 @@ def make_points(start: int, count: int, generator: np.random.Generator) -> list[
     for offset in range(count):
         index = start + offset
         document = f"doc-{index // POINTS_PER_DOCUMENT:05d}"
-        vectors = {"text": text[offset].tolist()}
+        terms = sorted({int(t) for t in generator.integers(0, 50_000, 12)})
+        vectors: dict[str, VectorValue] = {
+            "text": text[offset].tolist(),
+            "sparse": (terms, [1.0] * len(terms)),
+        }
         if index % 10 == 0:
             vectors["image"] = generator.standard_normal(IMAGE_DIMENSION).tolist()
-        terms = sorted({int(t) for t in generator.integers(0, 50_000, 12)})
         points.append(
             StoredPoint(
                 point_id=point_id("default", document, "hash", index),
                 vectors=vectors,
-                sparse={"sparse": (terms, [1.0] * len(terms))},
                 payload={
                     "document_id": document,
                     "kind": "image" if index % 10 == 0 else "text",
@@ -69,7 +86,7 @@ def fill(store: VectorStore, total: int, batch: int) -> float:
 def run(mode: str, total: int, batch: int, root: Path) -> dict[str, float]:
     settings = StoreSettings(qdrant_url=None if mode == "embedded" else ":memory:")
     store = open_store(settings, embedded_root=root)
-    store.ensure_collection(CollectionSchema(TEXT_DIMENSION, IMAGE_DIMENSION))
+    store.ensure_collection(SCHEMA)
     upsert = fill(store, total, batch)
     one_document = PointFilter(match={"document_id": "doc-00500"})
     results = {

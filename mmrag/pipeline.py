@@ -1,6 +1,7 @@
 """Ingest: files -> parse -> chunk / enrich -> embed -> upsert, as a batched stream.
 
-Memory is bounded by the batch size (and `BATCH_PIXELS` of images) plus one page.
+Memory is bounded by two batches (each `ingest.batch_size` elements and at most
+`BATCH_PIXELS` of images: one being written while the next fills) plus one page.
 Every point id is deterministic (tenant, document, content hash, element index) and
 every point carries the id of the run that wrote it; a run ends by deleting the
 document's points from other runs. So a retried, interrupted (even ``kill -9``) or
@@ -11,7 +12,8 @@ once the new ones are in.
 from __future__ import annotations
 
 import logging
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 
@@ -64,12 +66,74 @@ class _Batch:
 
 
 @dataclass
+class _Written:
+    """What one batch added to the index."""
+
+    chunks: int
+    images: int
+    points: int
+    image_keys: set[str]
+
+
+@dataclass
 class _Tally:
     chunks: int = 0
     images: int = 0
     points: int = 0
     next_index: int = 0
     image_keys: set[str] = field(default_factory=set)
+
+    def add(self, written: _Written) -> None:
+        self.chunks += written.chunks
+        self.images += written.images
+        self.points += written.points
+        self.image_keys.update(written.image_keys)
+
+
+class _BackgroundWriter:
+    """Embeds and writes batches in one background thread while the caller reads and
+    chunks the next: the parser process, the chunker and the models (which release the
+    GIL in native code) overlap. One batch at a time is in flight, so memory stays
+    bounded. Point indexes are given in submission order; counts and progress are applied
+    in the caller's thread. Leaving the block waits for the batch in flight, also on an
+    error, so nothing is written after the run has ended."""
+
+    def __init__(
+        self,
+        write: Callable[[_Batch, PointContext, int], _Written],
+        tally: _Tally,
+        observer: IngestObserver,
+    ) -> None:
+        self._write = write
+        self._tally = tally
+        self._observer = observer
+        self._pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="mmrag-ingest-write")
+        self._in_flight: Future[_Written] | None = None
+
+    def submit(self, batch: _Batch, context: PointContext) -> None:
+        if not len(batch):
+            return
+        self._collect()
+        self._in_flight = self._pool.submit(self._write, batch, context, self._tally.next_index)
+        self._tally.next_index += len(batch)
+
+    def _collect(self) -> None:
+        """Wait for the batch in flight; its error, if any, is raised here."""
+        if self._in_flight is None:
+            return
+        written, self._in_flight = self._in_flight.result(), None
+        self._tally.add(written)
+        self._observer.advanced(chunks=written.chunks, images=written.images)
+
+    def __enter__(self) -> _BackgroundWriter:
+        return self
+
+    def __exit__(self, exc_type: type[BaseException] | None, *rest: object) -> None:
+        try:
+            if exc_type is None:
+                self._collect()
+        finally:
+            self._pool.shutdown(wait=True)  # never leave a write running behind the run
 
 
 def document_heading(source: str, first: TextElement | None = None, limit: int = 120) -> str:
@@ -246,7 +310,8 @@ class Ingestor:
     def _index(
         self, elements: Iterator[Element], context: PointContext, observer: IngestObserver
     ) -> _Tally:
-        """Stream elements into batches: text is chunked a page at a time."""
+        """Stream elements into batches: text is chunked a page at a time. Each full
+        batch is embedded and written by `_BackgroundWriter` while the next is read."""
         tally = _Tally()
         pending = _Batch([], [])
         page_texts: list[TextElement] = []
@@ -255,46 +320,46 @@ class Ingestor:
         chunk_context, titled = self._settings.parsing.chunk_context, False
         if chunk_context:  # the name until the first line of text is seen
             context = replace(context, heading=document_heading(context.source))
-        for element in elements:
-            if element.page != page and page_texts:
-                pending.chunks.extend(self._chunker.chunk(page_texts, prefix=context.prefix))
-                page_texts = []
-            if element.page > page:
-                observer.advanced(pages=element.page - page)
-                page = element.page
-            if isinstance(element, TextElement):
-                if chunk_context and not titled:
-                    context = replace(context, heading=document_heading(context.source, element))
-                    titled = True
-                page_texts.append(element)
-            else:
-                pending.images.append(element)
-            while len(pending) >= size:
-                self._flush(pending.take(size), context, tally, observer)
-            if pending.pixels >= BATCH_PIXELS:  # a few large images make a batch
-                self._flush(pending.take(len(pending)), context, tally, observer)
-        pending.chunks.extend(self._chunker.chunk(page_texts, prefix=context.prefix))
-        while len(pending):
-            self._flush(pending.take(size), context, tally, observer)
+        with _BackgroundWriter(self._write, tally, observer) as writer:
+            for element in elements:
+                if element.page != page and page_texts:
+                    pending.chunks.extend(self._chunker.chunk(page_texts, prefix=context.prefix))
+                    page_texts = []
+                if element.page > page:
+                    observer.advanced(pages=element.page - page)
+                    page = element.page
+                if isinstance(element, TextElement):
+                    if chunk_context and not titled:
+                        context = replace(
+                            context, heading=document_heading(context.source, element)
+                        )
+                        titled = True
+                    page_texts.append(element)
+                else:
+                    pending.images.append(element)
+                while len(pending) >= size:
+                    writer.submit(pending.take(size), context)
+                if pending.pixels >= BATCH_PIXELS:  # a few large images make a batch
+                    writer.submit(pending.take(len(pending)), context)
+            pending.chunks.extend(self._chunker.chunk(page_texts, prefix=context.prefix))
+            while len(pending):
+                writer.submit(pending.take(size), context)
         return tally
 
-    def _flush(
-        self, batch: _Batch, context: PointContext, tally: _Tally, observer: IngestObserver
-    ) -> None:
-        if not len(batch):
-            return
+    def _write(self, batch: _Batch, context: PointContext, first_index: int) -> _Written:
+        """Enrich, embed and upsert one batch (in the writer's thread)."""
         assets = self._enricher.enrich(batch.images, context.document_id)
         points = self._points.build(
             batch.chunks,
             assets,
             [e.image for e in batch.images],
             context=context,
-            first_index=tally.next_index,
+            first_index=first_index,
         )
         self._store.upsert(points)
-        tally.image_keys.update(asset.key for asset in assets)
-        tally.points += len(points)
-        tally.next_index += len(batch)
-        tally.chunks += len(batch.chunks)
-        tally.images += len(assets)
-        observer.advanced(chunks=len(batch.chunks), images=len(assets))
+        return _Written(
+            chunks=len(batch.chunks),
+            images=len(assets),
+            points=len(points),
+            image_keys={asset.key for asset in assets},
+        )

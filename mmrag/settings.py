@@ -45,6 +45,13 @@ class TextEmbedderSettings(BaseModel):
     device: str = Field("auto", description="auto (CUDA > MPS > CPU), cpu, cuda, cuda:1, mps")
     precision: Precision = "auto"
     batch_size: int = Field(32, ge=1)
+    runtime: Literal["auto", "torch", "openvino"] = Field(
+        "auto",
+        description=(
+            "what runs the transformer on the CPU: auto (OpenVINO when installed, else "
+            "PyTorch), torch, openvino (an error if it cannot); GPUs always use PyTorch"
+        ),
+    )
 
 
 class ImageEmbedderSettings(BaseModel):

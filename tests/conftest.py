@@ -2,12 +2,20 @@
 
 from __future__ import annotations
 
+import atexit
 import os
+import shutil
+import tempfile
 
 # Before any Hugging Face import: a failed hub call retries for ~20 s otherwise.
 os.environ["HF_HUB_OFFLINE"] = "1"
 os.environ["TRANSFORMERS_OFFLINE"] = "1"
 os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
+# Model exports (OpenVINO) go to a cache of this run's own, shared by the servers and
+# workers the tests start, and removed at the end; never into the user's ~/.cache.
+_MODEL_CACHE = tempfile.mkdtemp(prefix="mmrag-test-cache-")
+os.environ["MMRAG_CACHE_DIR"] = _MODEL_CACHE
+atexit.register(shutil.rmtree, _MODEL_CACHE, True)
 
 from pathlib import Path  # noqa: E402
 

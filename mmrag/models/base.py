@@ -84,7 +84,13 @@ class TextEmbedder(ModelRole):
             self.items_processed += len(batch)
             return self._embed_batch(batch, query=query)
 
-        return l2_normalize(_stack(_in_batches(texts, self.batch_size, run), self.dimension))
+        # Longest first, so each batch holds texts of similar length: less padding.
+        order = sorted(range(len(texts)), key=lambda i: len(texts[i]), reverse=True)
+        by_length = [texts[i] for i in order]
+        vectors = _stack(_in_batches(by_length, self.batch_size, run), self.dimension)
+        restored = np.empty_like(vectors)
+        restored[order] = vectors
+        return l2_normalize(restored)
 
     @abstractmethod
     def _embed_batch(self, texts: list[str], *, query: bool) -> np.ndarray:
