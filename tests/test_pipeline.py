@@ -3,9 +3,12 @@
 from __future__ import annotations
 
 import shutil
+import threading
+import time
 from collections.abc import Sequence
 from pathlib import Path
 
+import numpy as np
 import pytest
 
 from mmrag.documents import Submission
@@ -288,6 +291,63 @@ def test_long_document_streams_in_batches(settings: Settings, tmp_path: Path) ->
     assert record_of(result).pages == 60 and record_of(result).images == 6
     assert len(store.upserts) > 3 and max(store.upserts) <= 16
     assert max(built.text_embedder.batches) <= built.text_embedder.batch_size
+    built.close()
+
+
+class ThreadRecordingEmbedder(FakeTextEmbedder):
+    """Records the thread of each batch; fails from the ``fail_at``-th batch on."""
+
+    def __init__(self, fail_at: int | None = None) -> None:
+        super().__init__()
+        self.threads: set[str] = set()
+        self.fail_at = fail_at
+
+    def _embed_batch(self, texts: list[str], *, query: bool) -> np.ndarray:
+        self.threads.add(threading.current_thread().name)
+        if self.fail_at is not None and len(self.batches) >= self.fail_at:
+            raise RuntimeError("the embedder broke")
+        return super()._embed_batch(texts, query=query)
+
+
+def test_batches_are_written_in_a_background_thread_in_order(
+    settings: Settings, tmp_path: Path
+) -> None:
+    settings = settings.model_copy(
+        update={"ingest": settings.ingest.model_copy(update={"batch_size": 8})}
+    )
+    embedder = ThreadRecordingEmbedder()
+    built = make_services(settings, text_embedder=embedder)
+    pdf = write_long_pdf(tmp_path / "long.pdf", pages=30, image_every=10)
+
+    record = record_of(ingest_one(built, pdf))
+
+    assert embedder.threads == {"mmrag-ingest-write_0"}  # not the reading thread
+    payloads = built.store.payloads(PointFilter(match={"document_id": record.document_id}))
+    indexes = sorted(p["element_index"] for p in payloads)
+    assert indexes == list(range(len(indexes))) and len(indexes) == record.points
+    built.close()
+
+
+def test_a_failing_batch_fails_the_document_and_nothing_is_written_after(
+    settings: Settings, tmp_path: Path
+) -> None:
+    settings = settings.model_copy(
+        update={"ingest": settings.ingest.model_copy(update={"batch_size": 8})}
+    )
+    inner = make_services(settings)
+    store = RecordingStore(inner.store)
+    embedder = ThreadRecordingEmbedder(fail_at=3)
+    built = make_services(settings, store=store, text_embedder=embedder)
+    pdf = write_long_pdf(tmp_path / "long.pdf", pages=30, image_every=10)
+
+    result = ingest_one(built, pdf)
+
+    assert result.outcome == "failed" and result.record is not None
+    assert "the embedder broke" in result.record.error
+    written = len(store.upserts)
+    time.sleep(0.2)  # a write left running behind the failed run would land now
+    assert len(store.upserts) == written <= 3
+    assert built.store.count(PointFilter(match={"document_id": result.record.document_id})) == 0
     built.close()
 
 
