@@ -81,7 +81,7 @@ def main() -> None:
     parser.add_argument("--model", default=shipped_minilm_path())
     parser.add_argument("--chunks", type=int, default=512)
     parser.add_argument("--repeats", type=int, default=3)
-    parser.add_argument("--batch-size", type=int, default=32)
+    parser.add_argument("--batch-size", type=int, default=TextEmbedderSettings().batch_size)
     args = parser.parse_args()
     os.environ.setdefault("HF_HUB_OFFLINE", "1")
 

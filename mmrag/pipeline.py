@@ -41,8 +41,9 @@ from mmrag.types import (
 logger = logging.getLogger(__name__)
 
 # Images held for one batch, in pixels: with parsing.max_image_pixels per image, this
-# bounds the memory a batch of large images takes (about 3 bytes a pixel).
-BATCH_PIXELS = 64_000_000
+# bounds the memory a batch of large images takes (about 3 bytes a pixel). Two batches
+# are held at once (one written while the next fills): 64 Mpx, about 190 MB, in all.
+BATCH_PIXELS = 32_000_000
 
 
 @dataclass

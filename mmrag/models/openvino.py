@@ -90,6 +90,15 @@ def _last_hidden_state(encoder: Any) -> Any:
     return LastHiddenState().eval()
 
 
+def _drop_weights(encoder: Any) -> None:
+    """Free the PyTorch copy of the weights OpenVINO now holds (90 MB for MiniLM): on
+    this path nothing runs the PyTorch encoder again."""
+    import torch
+
+    for tensor in (*encoder.parameters(), *encoder.buffers()):
+        tensor.data = torch.empty(0, dtype=tensor.dtype)
+
+
 class OpenVinoTransformer:
     """Runs ``model[0]`` (the transformer) of a SentenceTransformer with OpenVINO; the
     model's other modules (pooling, dense, normalize) run as they are."""
@@ -114,6 +123,7 @@ class OpenVinoTransformer:
         self._inputs = [port.get_any_name() for port in self._compiled.inputs]
         self._requests = threading.local()  # an infer request is not safe to share
         self._check_against_torch()
+        _drop_weights(transformer.auto_model)
 
     def _export(self, encoder: Any) -> Path:
         """The IR for this encoder, converted on first use and kept in the model cache."""
