@@ -4,7 +4,8 @@ A bearer key maps to a tenant and a role (``api.keys``); without configured keys
 every caller acts as ``ingest.tenant`` with every right. Routes take the scope they
 need (`ReadScope`, `WriteScope`, `AdminScope`) and pass its tenant down. The API's
 documentation takes any key (`DocsAccess`), metrics an admin key (`MetricsAccess`),
-unless ``api.open_docs`` / ``api.open_metrics`` open them.
+unless ``api.open_docs`` / ``api.open_metrics`` open them. A signed evidence URL
+(`api.signing`) acts as a read key for the one GET it was signed for.
 """
 
 from __future__ import annotations
@@ -17,6 +18,7 @@ from fastapi import Depends, HTTPException, Request
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 
 from api.metrics import Metrics
+from api.signing import signed_tenant
 from mmrag.services import Services
 from mmrag.settings import ApiSettings
 from mmrag.tenancy import Role, Scope
@@ -51,6 +53,8 @@ def caller_scope(request: Request, credentials: HTTPAuthorizationCredentials | N
     for entry in settings.api.keys:
         if secrets.compare_digest(given, entry.key.get_secret_value().encode()):
             return Scope(tenant=entry.tenant, role=entry.role)
+    if not given and (tenant := signed_tenant(request, settings.api)) is not None:
+        return Scope(tenant=tenant, role=Role.READ)  # a signed evidence URL (api/signing.py)
     message = "invalid API key" if given else "missing API key"
     raise HTTPException(401, message, headers={"WWW-Authenticate": "Bearer"})
 

@@ -241,6 +241,14 @@ class ApiSettings(BaseModel):
     sse_ping_s: float = Field(
         15.0, gt=0, description="an event stream idle this long gets a keep-alive comment"
     )
+    url_secret: SecretStr | None = Field(
+        None,
+        description="secret that signs the evidence URLs of chat citations (with keys set); "
+        "unset: derived from api.keys, so changing the keys revokes them",
+    )
+    signed_url_ttl_s: int = Field(
+        7 * 24 * 3600, ge=1, description="how long a signed evidence URL stays valid (seconds)"
+    )
 
     @model_validator(mode="after")
     def _unique_keys(self) -> ApiSettings:

@@ -5,7 +5,8 @@ answers the conversation's last user turn from the caller's tenant's documents; 
 follow-up is first made standalone (`mmrag.conversation`). The reply is the cited
 answer with footnotes (``[1] report.pdf, page 2: URL``); the citations also travel as
 an extension field, ``citations`` (with absolute URLs of the cited image or page
-region), and ``mmrag`` says what was searched and whether the answer abstained.
+region, signed when the API has keys: `api.signing`), and ``mmrag`` says what was
+searched and whether the answer abstained.
 Streaming sends OpenAI's ``chat.completion.chunk`` objects, then ``data: [DONE]``.
 
 Sampling parameters (``temperature``, ``max_tokens``, ...) are accepted so that clients
@@ -14,11 +15,12 @@ that always send them work, and are not applied: the answerer's settings decide.
 
 from __future__ import annotations
 
+import functools
 import json
 import logging
 import time
 import uuid
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from typing import Any, Literal
 
 from fastapi import APIRouter, Request
@@ -30,6 +32,7 @@ from api.errors import status_of
 from api.limits import BoundedBodyRoute
 from api.openapi import error_responses
 from api.schemas import CitationOut, Filters, RequestBody
+from api.signing import sign
 from api.sse import sse_response
 from mmrag.conversation import Turn, standalone_question
 from mmrag.errors import InvalidRequestError, MmragError, NotFoundError
@@ -175,7 +178,9 @@ async def chat_completions(
     filters = body.filters.to_library()
     events = services.asker.events(question, tenant=scope.tenant, filters=filters)
     first = await run_in_threadpool(next, events)  # a bad question fails here, with a status
-    reply = _Reply(question, base)
+    reply = _Reply(
+        question, base, functools.partial(sign, tenant=scope.tenant, api=services.settings.api)
+    )
     if not body.stream:
         for event in [first, *await run_in_threadpool(list, events)]:
             reply.take(event)
@@ -188,10 +193,10 @@ async def chat_completions(
 class _Reply:
     """One answer, built from the asker's events, as a completion or as chunks."""
 
-    def __init__(self, question: str, base: str) -> None:
+    def __init__(self, question: str, base: str, sign: Callable[[str], str]) -> None:
         self.id = f"chatcmpl-{uuid.uuid4().hex}"
         self.created = int(time.time())
-        self.question, self.base = question, base
+        self.question, self.base, self.sign = question, base, sign
         self.text, self.citations, self.answer = "", list[CitationOut](), None
 
     def take(self, event: Any) -> str:
@@ -207,12 +212,13 @@ class _Reply:
         return ""
 
     def _citation(self, citation: Citation) -> CitationOut:
-        """The citation with absolute URLs, which a chat UI can follow."""
+        """The citation with absolute URLs a chat UI can follow (signed when the API
+        has keys: the UI cannot send one with an image)."""
         out = CitationOut.of(citation)
         return out.model_copy(
             update={
-                "image_url": out.image_url and self.base + out.image_url,
-                "page_url": out.page_url and self.base + out.page_url,
+                "image_url": out.image_url and self.base + self.sign(out.image_url),
+                "page_url": out.page_url and self.base + self.sign(out.page_url),
             }
         )
 

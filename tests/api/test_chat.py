@@ -149,3 +149,61 @@ def test_a_follow_up_is_rewritten_by_the_answerer_before_retrieval(
     assert extra["mmrag"]["query"] == QUESTION  # retrieval ran on the rewritten question
     assert QUESTION in answer["messages"][1]["content"][-1]["text"]
     assert extra["citations"][0]["page"] == 2
+
+
+@pytest.fixture(scope="module")
+def keyed_client(
+    tmp_path_factory: pytest.TempPathFactory, corpus: GeneratedCorpus
+) -> Iterator[TestClient]:
+    settings = Settings(
+        data_dir=tmp_path_factory.mktemp("chat-keys"),
+        profile="offline",
+        api={
+            "keys": [
+                {"key": "alpha-key", "tenant": "alpha", "role": "write"},
+                {"key": "beta-key", "tenant": "beta", "role": "read"},
+            ]
+        },
+    )
+    with make_client(settings) as test_client:
+        upload(test_client, corpus.good["pdf"], headers={"Authorization": "Bearer alpha-key"})
+        yield test_client
+
+
+def test_citation_urls_are_signed_for_a_chat_ui_without_the_key(keyed_client: TestClient) -> None:
+    chat = openai.OpenAI(
+        base_url="http://testserver/v1", api_key="alpha-key", http_client=keyed_client
+    )
+    reply = chat.chat.completions.create(
+        model="mmrag", messages=[{"role": "user", "content": QUESTION}]
+    )
+    (citation,) = [c for c in (reply.model_extra or {})["citations"] if c["marker"] == 1]
+    url = httpx.URL(citation["page_url"])
+    assert url.params["tenant"] == "alpha" and url.params["signature"]
+    assert url.params["bbox"]  # the region's own parameter is kept and signed
+
+    shown = keyed_client.get(str(url))  # no Authorization header: what a browser sends
+    assert shown.status_code == 200 and shown.headers["content-type"] == "image/png"
+
+    unsigned = keyed_client.get(str(url.copy_remove_param("signature")))
+    assert unsigned.status_code == 401
+    other_region = url.copy_set_param("bbox", "0,0,600,800")
+    other_tenant = url.copy_set_param("tenant", "beta")
+    other_route = url.copy_with(path=url.path.split("/pages/")[0])  # the document's record
+    for changed in (other_region, other_tenant, other_route):
+        refused = keyed_client.get(str(changed))
+        assert error_of(refused, 401)["message"] == "invalid URL signature", changed
+
+
+def test_an_expired_signed_url_is_refused(keyed_client: TestClient) -> None:
+    from api.signing import sign
+
+    api = keyed_client.app.state.services.settings.api  # type: ignore[attr-defined]
+    page = keyed_client.get("/v1/documents", headers={"Authorization": "Bearer alpha-key"}).json()[
+        "documents"
+    ][0]
+    path = f"/v1/documents/{page['id']}/pages/1"
+    fresh = sign(path, tenant="alpha", api=api)
+    stale = sign(path, tenant="alpha", api=api, now=0)
+    assert keyed_client.get(fresh).status_code == 200
+    assert "expired" in error_of(keyed_client.get(stale), 401)["message"]
