@@ -57,6 +57,7 @@ def make_points(start: int, count: int, generator: np.random.Generator) -> list[
                 point_id=point_id("default", document, "hash", index),
                 vectors=vectors,
                 payload={
+                    "tenant": "default",
                     "document_id": document,
                     "kind": "image" if index % 10 == 0 else "text",
                     "page": index % POINTS_PER_DOCUMENT + 1,

@@ -52,6 +52,7 @@ def ingest(
     with services() as built:
         if _runs_jobs_here(built):
             results = _ingest_here(built, files, scope, force, as_json)
+            _finish_index(built, as_json)
         else:
             results = _ingest_through_queue(built, files, scope, force, wait, as_json)
     if as_json:
@@ -89,6 +90,16 @@ def _ingest_here(
                 files, tenant=scope, force=force, observer=observer, finished=observer.file_finished
             )
     return built.ingest_here(files, tenant=scope, force=force)  # the runner logs each file
+
+
+def _finish_index(built: Services, as_json: bool) -> None:
+    """Let a search-index build started by this ingest finish before exiting (Ctrl-C
+    skips it: the next ingest past the threshold builds again)."""
+    if not built.store.indexing():
+        return
+    if not as_json:
+        errors.print("[cyan]note[/cyan] building the search index (Ctrl-C skips it)")
+    built.store.wait_for_index()
 
 
 def _ingest_through_queue(

@@ -229,6 +229,7 @@ class Ingestor:
             raise JobCancelled(f"{job.filename}: the document was deleted")
         if not self._settings.ingest.keep_originals:
             self._blobs.delete(job.blob_key)
+        self._store.index_in_background()  # past store.index_after_points new points
         return indexed
 
     def _readable_copy(self, job: IngestJob, record: DocumentRecord) -> Path:

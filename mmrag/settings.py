@@ -333,6 +333,13 @@ class StoreSettings(BaseModel):
     replication_factor: int | None = Field(None, ge=1)
     write_consistency_factor: int | None = Field(None, ge=1)
     timeout_s: float = Field(30.0, gt=0)
+    index_after_points: int = Field(
+        20_000,
+        ge=0,
+        description="embedded store: build the vector index (HNSW) in a background process "
+        "once this many points were added since the last build (searches stay exact and "
+        "keep working meanwhile); 0 never builds. A Qdrant server indexes by itself",
+    )
 
 
 class IngestSettings(BaseModel):

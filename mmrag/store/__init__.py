@@ -26,7 +26,11 @@ def open_store(settings: StoreSettings, *, embedded_root: Path) -> VectorStore:
         return QdrantClientStore.connect(settings)
     from mmrag.store.edge import EdgeStore
 
-    return EdgeStore(root=embedded_root, collection=settings.collection)
+    return EdgeStore(
+        root=embedded_root,
+        collection=settings.collection,
+        index_after_points=settings.index_after_points,
+    )
 
 
 __all__ = [

@@ -180,6 +180,18 @@ class VectorStore(ABC):
     @abstractmethod
     def close(self) -> None: ...
 
+    def index_in_background(self) -> bool:
+        """Start building the vector index if enough points were added since the last
+        build; True if a build started. A Qdrant server indexes by itself: no-op."""
+        return False
+
+    def indexing(self) -> bool:
+        """Whether an index build started by `index_in_background` is running."""
+        return False
+
+    def wait_for_index(self) -> None:  # noqa: B027 - nothing to wait for by default
+        """Wait for a running index build to finish."""
+
     def __enter__(self) -> VectorStore:
         return self
 

@@ -10,12 +10,17 @@ from __future__ import annotations
 
 import functools
 import json
+import logging
+import shutil
+import subprocess
+import sys
 import threading
 from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any, TypeVar
 
 from mmrag.errors import StoreError, StoreLockedError
+from mmrag.store import edge_index
 from mmrag.store.base import (
     INTEGER_FIELDS,
     KEYWORD_FIELDS,
@@ -32,6 +37,7 @@ from mmrag.types import StoredPoint
 
 SCHEMA_FILE = "mmrag-schema.json"
 T = TypeVar("T")
+logger = logging.getLogger(__name__)
 
 
 def edge_filter(where: PointFilter | None) -> Any:
@@ -105,6 +111,12 @@ def _dense_params(spec: VectorSpec) -> Any:
     )
 
 
+def _count_all() -> Any:
+    import qdrant_edge as q
+
+    return q.CountRequest(exact=True)
+
+
 def _serialised(method: Callable[..., T]) -> Callable[..., T]:
     """One call at a time per store: the API's searches, the in-process worker's writes
     and `close` share one shard, and closing must never cut a write in half."""
@@ -118,13 +130,22 @@ def _serialised(method: Callable[..., T]) -> Callable[..., T]:
 
 
 class EdgeStore(VectorStore):
-    """One qdrant-edge shard per collection under ``root``."""
+    """One qdrant-edge shard per collection under ``root``.
 
-    def __init__(self, *, root: Path, collection: str) -> None:
+    Once ``index_after_points`` points have been added since the last build,
+    `index_in_background` builds the vector index on a copy in a child process while the
+    store keeps working (`mmrag.store.edge_index` says why and how); 0 never builds."""
+
+    def __init__(self, *, root: Path, collection: str, index_after_points: int = 0) -> None:
         self.path = root / collection
         self._shard: Any = None
         self._lock = threading.RLock()
         self._closed = False
+        self._index_after = index_after_points
+        # While an index is built on a copy: the writes made since, to replay onto it.
+        self._journal: list[Callable[[Any], None]] | None = None
+        self._indexer: threading.Thread | None = None
+        self._child: subprocess.Popen[bytes] | None = None
 
     def _open(self, schema: CollectionSchema | None) -> Any:
         import qdrant_edge as q
@@ -134,12 +155,14 @@ class EdgeStore(VectorStore):
         if self._closed:  # a late call after close must not reopen the shard behind it
             raise StoreError(f"the embedded store at {self.path} was closed")
         try:
+            edge_index.undo_cut_swap(self.path)
             if (self.path / SCHEMA_FILE).is_file():
                 self._shard = q.EdgeShard.load(str(self.path))
             elif schema is not None:
                 self._shard = self._create(schema)
             else:
                 raise StoreError(f"no collection at {self.path}; nothing has been ingested yet")
+            edge_index.remove_leftovers(self.path)  # the shard is ours: nobody builds now
         except StoreError:
             raise
         except Exception as exc:  # qdrant-edge raises plain Exception
@@ -174,7 +197,10 @@ class EdgeStore(VectorStore):
 
     def _exists(self) -> bool:
         """An open shard exists; otherwise look for the files (no JSON read on reads)."""
-        return self._shard is not None or (self.path / SCHEMA_FILE).is_file()
+        if self._shard is not None:
+            return True
+        edge_index.undo_cut_swap(self.path)
+        return (self.path / SCHEMA_FILE).is_file()
 
     def schema(self) -> CollectionSchema | None:
         file = self.path / SCHEMA_FILE
@@ -186,7 +212,7 @@ class EdgeStore(VectorStore):
         import qdrant_edge as q
 
         existing = self.schema()
-        shard = self._open(schema)
+        self._open(schema)
         if existing is None:
             return
         try:
@@ -198,17 +224,16 @@ class EdgeStore(VectorStore):
             ) from None
         for spec in added:
             if spec.kind == VectorKind.SPARSE:
-                shard.update(q.UpdateOperation.create_sparse_vector(spec.name, q.Modifier.Idf))
+                update = q.UpdateOperation.create_sparse_vector(spec.name, q.Modifier.Idf)
             else:
-                shard.update(
-                    q.UpdateOperation.create_dense_vector(
-                        spec.name,
-                        spec.size,
-                        q.Distance.Cosine,
-                        _multivector(spec),
-                        q.VectorStorageDatatype.Float16 if spec.half else None,
-                    )
+                update = q.UpdateOperation.create_dense_vector(
+                    spec.name,
+                    spec.size,
+                    q.Distance.Cosine,
+                    _multivector(spec),
+                    q.VectorStorageDatatype.Float16 if spec.half else None,
                 )
+            self._apply(update)
         if added:
             self._write_schema(merged)
 
@@ -218,7 +243,6 @@ class EdgeStore(VectorStore):
 
         if not points:
             return
-        shard = self._open(None)
         converted = [
             q.Point(
                 point.point_id,
@@ -227,14 +251,20 @@ class EdgeStore(VectorStore):
             )
             for point in points
         ]
-        shard.update(q.UpdateOperation.upsert_points(converted))
+        self._apply(q.UpdateOperation.upsert_points(converted))
 
     @_serialised
     def delete(self, where: PointFilter) -> None:
         import qdrant_edge as q
 
         if self._exists():
-            self._open(None).update(q.UpdateOperation.delete_points_by_filter(edge_filter(where)))
+            self._apply(q.UpdateOperation.delete_points_by_filter(edge_filter(where)))
+
+    def _apply(self, update: Any) -> None:
+        """One write to the shard; kept for the copy being indexed, if there is one."""
+        self._open(None).update(update)
+        if self._journal is not None:
+            self._journal.append(lambda shard: shard.update(update))
 
     @_serialised
     def count(self, where: PointFilter | None = None) -> int:
@@ -287,9 +317,96 @@ class EdgeStore(VectorStore):
         return [dict(record.payload or {}) for record in records]
 
     @_serialised
+    def index_in_background(self) -> bool:
+        """Start building the vector index if ``index_after_points`` points were added
+        since the last build; True if a build started."""
+        if self._index_after <= 0 or self._indexer is not None or not self._exists():
+            return False
+        shard = self._open(None)
+        points = int(shard.count(_count_all()))
+        if points - edge_index.indexed_points(self.path) < self._index_after:
+            return False
+        shard.flush()
+        copy = edge_index.staging_path(self.path)
+        shutil.rmtree(copy, ignore_errors=True)
+        shutil.copytree(self.path, copy)
+        self._journal = []
+        self._indexer = threading.Thread(
+            target=self._build, args=(copy, points), name="mmrag-store-index", daemon=True
+        )
+        self._indexer.start()
+        logger.info("building the search index of %d points in the background", points)
+        return True
+
+    def indexing(self) -> bool:
+        """Whether an index build is running."""
+        return self._indexer is not None
+
+    def wait_for_index(self) -> None:
+        """Wait for a running index build to finish (and to be swapped in)."""
+        indexer = self._indexer
+        if indexer is not None:
+            indexer.join()
+
+    def _build(self, copy: Path, points: int) -> None:
+        """The indexer thread: optimize the copy in a child process, then swap it in."""
+        try:
+            command = [sys.executable, "-m", "mmrag.store.edge_index", str(copy)]
+            with self._lock:
+                if self._closed:
+                    return
+                self._child = subprocess.Popen(
+                    command, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE
+                )
+            _, error = self._child.communicate()
+            if self._child.returncode != 0:
+                last = (error.decode(errors="replace").strip().splitlines() or ["no message"])[-1]
+                raise StoreError(f"the index builder exited with {self._child.returncode}: {last}")
+            self._install(copy, points)
+        except Exception as exc:
+            if not self._closed:
+                logger.warning("the search index was not built (searches stay exact): %s", exc)
+        finally:
+            with self._lock:
+                self._journal, self._indexer, self._child = None, None, None
+            shutil.rmtree(copy, ignore_errors=True)
+
+    @_serialised
+    def _install(self, copy: Path, points: int) -> None:
+        """Replay the writes made during the build onto the copy, then put it in place of
+        the shard (queries wait for this step only)."""
+        import qdrant_edge as q
+
+        if self._closed or self._journal is None:
+            return
+        built = q.EdgeShard.load(str(copy))
+        for replay in self._journal:
+            replay(built)
+        built.flush()
+        built.close()
+        self._shard.flush()
+        self._shard.close()
+        self._shard = None
+        edge_index.install(self.path, copy, points, keep=(SCHEMA_FILE,))
+        try:
+            self._shard = q.EdgeShard.load(str(self.path))
+        except Exception:
+            edge_index.restore(self.path)
+            self._shard = q.EdgeShard.load(str(self.path))
+            raise
+        edge_index.retire(self.path)
+        logger.info("the search index of %d points is built", points)
+
     def close(self) -> None:
-        self._closed = True
-        if self._shard is not None:
-            self._shard.flush()
-            self._shard.close()
-            self._shard = None
+        with self._lock:
+            self._closed = True  # a build finishing now is not installed
+            child, indexer = self._child, self._indexer
+        if child is not None and child.poll() is None:
+            child.kill()  # the next ingest past the threshold builds again
+        if indexer is not None:
+            indexer.join()
+        with self._lock:
+            if self._shard is not None:
+                self._shard.flush()
+                self._shard.close()
+                self._shard = None
