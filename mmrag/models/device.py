@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import contextlib
 import platform
+import sys
 from collections.abc import Iterator
 from functools import cache
 from pathlib import Path
@@ -32,6 +33,18 @@ def resolve_device(name: str) -> str:
     if name not in {"cpu", "mps"} and not name.startswith("cuda"):
         raise ConfigError(f"unknown device {name!r}; use auto, cpu, cuda, cuda:N or mps")
     return name
+
+
+def surely_cpu(name: str) -> bool:
+    """Whether a device setting means the CPU, told without importing PyTorch: ``cpu``,
+    or ``auto`` on a Linux machine without NVIDIA or AMD GPU drivers. False means "ask
+    PyTorch" (`resolve_device`)."""
+    if name == "cpu":
+        return True
+    if name != "auto" or not sys.platform.startswith("linux"):
+        return False  # macOS may have MPS
+    drivers = ("/proc/driver/nvidia", "/dev/nvidiactl", "/dev/nvidia0", "/dev/kfd")
+    return not any(Path(driver).exists() for driver in drivers)
 
 
 PRECISIONS = ("auto", "fp32", "bf16")

@@ -20,6 +20,22 @@ def is_local_model(model: str) -> bool:
     return model.startswith("local-dir:") or Path(model).expanduser().is_dir()
 
 
+def local_model_dir(model: str) -> Path | None:
+    """The folder holding a model: the directory given, or the hub id's snapshot in the
+    local cache; None where it is not on this machine (never contacts the hub)."""
+    folder = Path(model).expanduser()
+    if folder.is_dir():
+        return folder.resolve()
+    if model.startswith("local-dir:") or model.count("/") != 1:
+        return None
+    try:
+        from huggingface_hub import snapshot_download
+
+        return Path(snapshot_download(model, local_files_only=True))
+    except Exception:  # not cached, or not a hub id
+        return None
+
+
 def explain_load_failure(exc: BaseException, model: str) -> str:
     """The reason a model did not load, in words a user can act on."""
     text = f"{type(exc).__name__}: {exc}"

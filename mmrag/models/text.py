@@ -6,15 +6,21 @@ import copy
 import logging
 import threading
 from collections.abc import Sequence
+from pathlib import Path
 from typing import Any
 
 import numpy as np
 
 from mmrag.errors import ConfigError, ModelLoadError
 from mmrag.models.base import TextEmbedder
-from mmrag.models.device import inference, resolve_device, weights_dtype
-from mmrag.models.loading import loading
-from mmrag.models.openvino import OpenVinoTransformer, OpenVinoUnavailable, openvino_installed
+from mmrag.models.device import inference, resolve_device, surely_cpu, weights_dtype
+from mmrag.models.loading import loading, local_model_dir
+from mmrag.models.openvino import (
+    OpenVinoTransformer,
+    OpenVinoUnavailable,
+    load_exported,
+    openvino_installed,
+)
 from mmrag.models.registry import text_embedders
 from mmrag.settings import Settings, TextEmbedderSettings
 
@@ -55,6 +61,8 @@ class SentenceTransformerEmbedder(TextEmbedder):
 
     @classmethod
     def load(cls, settings: TextEmbedderSettings) -> SentenceTransformerEmbedder:
+        """Through sentence-transformers (and PyTorch); see `load_text_embedder` for the
+        path that skips both."""
         with loading("text embedder", settings.model, "text_embedder.model"):
             from sentence_transformers import SentenceTransformer
 
@@ -69,7 +77,7 @@ class SentenceTransformerEmbedder(TextEmbedder):
             batch_size=settings.batch_size,
             device=device,
             precision=settings.precision,
-            openvino=_openvino_runtime(model, device, settings),
+            openvino=_openvino_runtime(model, device, settings, local_model_dir(settings.model)),
         )
 
     def count_tokens(self, texts: Sequence[str]) -> list[int]:
@@ -115,8 +123,29 @@ class SentenceTransformerEmbedder(TextEmbedder):
         return np.asarray(vectors, dtype=np.float32)  # [batch, dimension]
 
 
+def load_text_embedder(settings: TextEmbedderSettings) -> TextEmbedder:
+    """The text embedder: from its checked OpenVINO export alone where there is one (no
+    PyTorch or sentence-transformers import: seconds, not tens of them), else through
+    sentence-transformers, which makes the export for next time."""
+    if settings.runtime != "torch" and surely_cpu(settings.device) and openvino_installed():
+        model_dir = local_model_dir(settings.model)
+        try:
+            exported = model_dir and load_exported(
+                model_dir,
+                model_id=settings.model,
+                batch_size=settings.batch_size,
+                precision=settings.precision,
+            )
+        except Exception as exc:  # a damaged export: the full path rebuilds what it needs
+            logger.warning("the OpenVINO export of %s did not load: %s", settings.model, exc)
+            exported = None
+        if exported:
+            return exported
+    return SentenceTransformerEmbedder.load(settings)
+
+
 def _openvino_runtime(
-    model: Any, device: str, settings: TextEmbedderSettings
+    model: Any, device: str, settings: TextEmbedderSettings, model_dir: Path | None
 ) -> OpenVinoTransformer | None:
     """OpenVINO for the transformer where the settings and this machine allow it."""
     if settings.runtime == "torch":
@@ -136,7 +165,7 @@ def _openvino_runtime(
             )
         return None
     try:
-        return OpenVinoTransformer(model, precision=settings.precision)
+        return OpenVinoTransformer(model, precision=settings.precision, model_dir=model_dir)
     except Exception as exc:  # a conversion can fail in many ways; PyTorch still works
         reason = str(exc).splitlines()[0][:300] if str(exc) else type(exc).__name__
         if settings.runtime == "openvino":
@@ -156,4 +185,4 @@ def _openvino_runtime(
 
 @text_embedders.register("sentence-transformers")
 def _build_sentence_transformer(settings: Settings) -> TextEmbedder:
-    return SentenceTransformerEmbedder.load(settings.text_embedder)
+    return load_text_embedder(settings.text_embedder)

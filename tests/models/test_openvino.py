@@ -5,6 +5,9 @@ fails as `text_embedder.runtime` says."""
 from __future__ import annotations
 
 import logging
+import os
+import subprocess
+import sys
 from pathlib import Path
 
 import numpy as np
@@ -13,7 +16,9 @@ import pytest
 from mmrag.errors import ConfigError, ModelLoadError
 from mmrag.models import openvino as openvino_module
 from mmrag.models import text as text_module
-from mmrag.models.text import SentenceTransformerEmbedder
+from mmrag.models.base import TextEmbedder
+from mmrag.models.openvino import ExportedEmbedder
+from mmrag.models.text import SentenceTransformerEmbedder, load_text_embedder
 from mmrag.profiles import shipped_minilm_path
 from mmrag.settings import TextEmbedderSettings
 
@@ -111,10 +116,88 @@ def test_runtime_openvino_without_the_package_is_a_clear_error(
 def test_runtime_openvino_refuses_a_gpu_device(monkeypatch: pytest.MonkeyPatch) -> None:
     settings = TextEmbedderSettings(model=MINILM, runtime="openvino")
     with pytest.raises(ConfigError, match="runs on the CPU, but the device is cuda"):
-        text_module._openvino_runtime(object(), "cuda", settings)
+        text_module._openvino_runtime(object(), "cuda", settings, None)
     assert (
         text_module._openvino_runtime(
-            object(), "cuda", settings.model_copy(update={"runtime": "auto"})
+            object(), "cuda", settings.model_copy(update={"runtime": "auto"}), None
         )
         is None
     )
+
+
+def _save_variant(target: Path, *, dense: bool = False, prompts: bool = False) -> Path:
+    """The shipped MiniLM saved as another model: with a Dense head, or with query and
+    document prompts that pooling leaves out."""
+    from sentence_transformers import SentenceTransformer
+    from sentence_transformers.models import Dense
+
+    model = SentenceTransformer(MINILM, device="cpu")
+    if dense:
+        model = SentenceTransformer(modules=[model[0], model[1], Dense(384, 32)], device="cpu")
+    if prompts:
+        model.prompts = {"query": "query: ", "document": "passage: "}
+        model.set_pooling_include_prompt(False)
+    model.save(str(target))
+    return target
+
+
+def _load_any(model: str, runtime: str = "auto") -> TextEmbedder:
+    return load_text_embedder(
+        TextEmbedderSettings(model=model, device="cpu", runtime=runtime)  # type: ignore[arg-type]
+    )
+
+
+def test_a_checked_export_loads_alone_without_pytorch(tmp_path: Path) -> None:
+    script = (
+        "import sys\n"
+        "from mmrag.models.text import load_text_embedder\n"
+        "from mmrag.settings import TextEmbedderSettings\n"
+        f"e = load_text_embedder(TextEmbedderSettings(model={MINILM!r}))\n"
+        "e.embed_query('turbine')\n"
+        "print(type(e).__name__, 'torch' in sys.modules, 'sentence_transformers' in sys.modules)\n"
+    )
+    env = {**os.environ, "MMRAG_CACHE_DIR": str(tmp_path)}
+    runs = [
+        subprocess.run(
+            [sys.executable, "-c", script], env=env, capture_output=True, text=True, check=True
+        ).stdout.split()
+        for _ in range(2)
+    ]
+    assert runs[0] == ["SentenceTransformerEmbedder", "True", "True"]  # makes the export
+    assert runs[1] == ["ExportedEmbedder", "False", "False"]
+
+
+@pytest.mark.parametrize("prompts", [False, True])
+def test_the_export_alone_embeds_and_counts_as_sentence_transformers_does(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path, prompts: bool
+) -> None:
+    monkeypatch.setenv("MMRAG_CACHE_DIR", str(tmp_path / "cache"))
+    model = str(_save_variant(tmp_path / "model", prompts=prompts)) if prompts else MINILM
+    first, second = _load_any(model), _load_any(model)
+    reference = _load_any(model, runtime="torch")
+    assert isinstance(first, SentenceTransformerEmbedder) and first.runtime.startswith("openvino")
+    assert isinstance(second, ExportedEmbedder)
+
+    for query in (False, True):
+        embed = "embed_queries" if query else "embed_documents"
+        through_st = getattr(first, embed)(TEXTS)
+        alone = getattr(second, embed)(TEXTS)
+        assert np.min(np.sum(through_st * alone, axis=1)) >= 0.99999
+        assert np.min(np.sum(getattr(reference, embed)(TEXTS) * alone, axis=1)) >= 0.999
+    assert second.count_tokens(TEXTS) == reference.count_tokens(TEXTS)
+    assert (second.max_tokens, second.dimension) == (reference.max_tokens, reference.dimension)
+
+
+def test_a_model_with_more_than_pooling_keeps_sentence_transformers(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    monkeypatch.setenv("MMRAG_CACHE_DIR", str(tmp_path / "cache"))
+    model = str(_save_variant(tmp_path / "dense", dense=True))
+    first, second = _load_any(model), _load_any(model)
+    reference = _load_any(model, runtime="torch")
+
+    assert isinstance(second, SentenceTransformerEmbedder)  # the Dense head runs there
+    assert first.runtime.startswith("openvino") and second.runtime == first.runtime
+    assert second.dimension == 32
+    found, expected = second.embed_documents(TEXTS), reference.embed_documents(TEXTS)
+    assert np.min(np.sum(found * expected, axis=1)) >= 0.999
