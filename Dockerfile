@@ -48,7 +48,8 @@ RUN --mount=type=cache,target=/root/.cache/pip \
 USER mmrag
 ENV MMRAG_DATA_DIR=/data \
     MMRAG_API__HOST=0.0.0.0 \
-    HF_HOME=/models
+    HF_HOME=/models \
+    MMRAG_CACHE_DIR=/models/mmrag
 VOLUME ["/data", "/models"]
 EXPOSE 8000
 # No HEALTHCHECK here: workers run this image too and serve no HTTP. docker-compose.yml
