@@ -49,7 +49,10 @@ def _checked(grid: tuple[int, int], positions: np.ndarray) -> Layout:
 
 
 def _image_positions(processor: Any, ids: np.ndarray) -> np.ndarray:
-    return np.flatnonzero(ids == processor.image_token_id)
+    token_id = getattr(processor, "image_token_id", None)
+    if token_id is None:  # ColQwen2Processor of transformers 5.3 keeps only the token
+        token_id = processor.tokenizer.convert_tokens_to_ids(processor.image_token)
+    return np.flatnonzero(ids == token_id)
 
 
 def merged_patch_layout(processor: Any, inputs: Any, index: int, ids: np.ndarray) -> Layout:
