@@ -15,7 +15,7 @@ from PIL import Image
 from mmrag.blobs import BlobStore, image_key
 from mmrag.catalog import Catalog
 from mmrag.models.base import Captioner
-from mmrag.ocr import ocr_text
+from mmrag.ocr import ocr_texts
 from mmrag.types import ElementKind, ImageAsset, ImageElement
 
 
@@ -105,7 +105,7 @@ class ImageEnricher:
         languages = self._ocr_languages
 
         def run(images: list[Image.Image]) -> list[str]:
-            return [ocr_text(image, languages) for image in images]
+            return ocr_texts(images, languages)
 
         return self._cached_run(f"ocr|{languages}", [e for e, _ in todo], [i for _, i in todo], run)
 

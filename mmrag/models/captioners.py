@@ -12,7 +12,7 @@ from mmrag.models.base import Captioner
 from mmrag.models.device import inference
 from mmrag.models.registry import captioners
 from mmrag.models.vlm import image_data_url, load_transformers_vlm, openai_client
-from mmrag.ocr import ocr_text, require_tesseract
+from mmrag.ocr import ocr_texts, require_tesseract
 from mmrag.settings import CaptionerSettings, Settings
 
 ROLE = "captioner"
@@ -129,7 +129,7 @@ class OcrCaptioner(Captioner):
         self._languages = languages
 
     def _caption_batch(self, images: list[Image.Image]) -> list[str]:
-        return [ocr_text(image, self._languages) for image in images]
+        return ocr_texts(images, self._languages)
 
 
 @captioners.register("transformers")

@@ -221,7 +221,6 @@ class _ChildParser:
 
 def _child_main(connection: Connection, path: str, settings: ParsingSettings) -> None:
     os.setpgrp()  # one group with the tools it starts (tesseract), killed together
-    os.environ["OMP_THREAD_LIMIT"] = "1"  # tesseract: one thread per file
     _limit_memory(settings.memory_mb)
     try:
         parsed = parse_file(Path(path), settings)
