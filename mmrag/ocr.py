@@ -71,10 +71,15 @@ def ocr_text(image: Image.Image, languages: str) -> str:
     return "\n".join(line for line in lines if line)
 
 
+def ocr_workers() -> int:
+    """How many tesseracts to run at once: one per core this process may use."""
+    cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count()
+    return cores or 1
+
+
 def ocr_texts(images: Sequence[Image.Image], languages: str) -> list[str]:
     """`ocr_text` of each image, in order, one tesseract per available core at a time."""
-    cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count()
-    workers = min(len(images), cores or 1)
+    workers = min(len(images), ocr_workers())
     if workers <= 1:
         return [ocr_text(image, languages) for image in images]
     with ThreadPoolExecutor(max_workers=workers, thread_name_prefix="mmrag-ocr") as pool:

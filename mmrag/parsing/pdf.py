@@ -2,7 +2,8 @@
 
 pdfium reads born-digital text at hundreds of pages a second, gives every text line
 and image a box, and opens pages one at a time, so a 1,000-page PDF streams in
-bounded memory. Pages without a text layer are rendered and OCR'd with tesseract.
+bounded memory. Pages without a text layer are rendered and OCR'd with tesseract, one page
+per core at a time while pdfium reads the next pages.
 
 Text is read as pdfium assembles it for the whole page (`get_text_range`): its own
 spacing and line-break rules decide where words and lines end, from glyph positions. Each
@@ -31,7 +32,9 @@ import logging
 import math
 import re
 import threading
+from collections import deque
 from collections.abc import Iterator
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -44,7 +47,7 @@ from mmrag.errors import (
     EncryptedFileError,
     LimitExceededError,
 )
-from mmrag.ocr import ocr_lines
+from mmrag.ocr import ocr_lines, ocr_workers
 from mmrag.parsing.base import ParsedFile
 from mmrag.parsing.images import is_blank
 from mmrag.settings import ParsingSettings
@@ -253,14 +256,25 @@ def _pages(
     pdf: Any, path: Path, settings: ParsingSettings, warnings: list[str]
 ) -> Iterator[Element]:
     guard = _ContentGuard(path, settings)
+    # Pages are OCR'd (tesseract, one thread each) on every core while pdfium reads the
+    # next ones; elements still come out in page order, at most a page per core ahead.
+    workers = ocr_workers()
+    pool = ThreadPoolExecutor(max_workers=workers, thread_name_prefix="mmrag-pdf-ocr")
+    pending: deque[Future[list[Element]]] = deque()
     try:
         for index in range(len(pdf)):
             guard.check(index)
             with PDFIUM_LOCK:
                 content = _read_page(pdf, index, settings, warnings)
             if content is not None:
-                yield from _page_elements(content, index + 1, settings)
+                pending.append(pool.submit(_page_elements, content, index + 1, settings))
+            ocr_running = content is not None and content.scan is not None
+            while len(pending) > (workers - 1 if ocr_running else 0):
+                yield from pending.popleft().result()
+        while pending:
+            yield from pending.popleft().result()
     finally:
+        pool.shutdown(wait=True, cancel_futures=True)  # a closed parse leaves no OCR behind
         guard.close()
         with PDFIUM_LOCK:
             pdf.close()
@@ -400,25 +414,25 @@ def _looks_blank(page: Any, settings: ParsingSettings) -> bool:
     return bool(lightest - darkest <= BLANK_TOLERANCE)
 
 
-def _page_elements(
-    content: _PageContent, number: int, settings: ParsingSettings
-) -> Iterator[Element]:
+def _page_elements(content: _PageContent, number: int, settings: ParsingSettings) -> list[Element]:
     lines = content.lines
     if content.scan is not None:
         lines = _ocr_lines(content.scan, content.scan_scale, settings)
-    yield from _paragraphs(lines, number)
+    elements: list[Element] = list(_paragraphs(lines, number))
     if content.render is not None:
         width, height = content.size
-        yield ImageElement(
-            image=content.render,
-            page=number,
-            kind=ElementKind.PAGE,
-            bbox=(0, 0, width, height),
-            # What the page says (text layer or OCR): the render needs no second OCR, and
-            # its point is a page-level view of the text for the text channels.
-            ocr_text="\n".join(line.text for line in lines),
+        elements.append(
+            ImageElement(
+                image=content.render,
+                page=number,
+                kind=ElementKind.PAGE,
+                bbox=(0, 0, width, height),
+                # What the page says (text layer or OCR): the render needs no second OCR, and
+                # its point is a page-level view of the text for the text channels.
+                ocr_text="\n".join(line.text for line in lines),
+            )
         )
-    yield from content.images
+    return elements + content.images
 
 
 def _text_lines(textpage: Any, page_height: float) -> list[_Line]:
