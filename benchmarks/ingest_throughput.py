@@ -162,7 +162,7 @@ def settings_for(
     ``precision`` (fp32, bf16, auto) for every model role, or the settings default."""
     from mmrag.settings import Settings
 
-    roles: dict[str, dict[str, Any]] = {"text_embedder": {}, "image_embedder": {}, "captioner": {}}
+    roles: dict[str, Any] = {"text_embedder": {}, "image_embedder": {}, "captioner": {}}
     if name in (SIGLIP, SMOLVLM):
         roles["image_embedder"] = {"backend": "siglip", "model": str(models[SIGLIP])}
     if name == SMOLVLM:

@@ -19,6 +19,7 @@ import tempfile
 import time
 from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
@@ -54,8 +55,7 @@ def add_distractors(services: Services, total: int, batch: int = 512) -> None:
         points = [
             StoredPoint(
                 point_id=point_id("default", "synthetic", "x", offset + i),
-                vectors={"text": dense[i].tolist()},
-                sparse={"sparse": sparse[i]},
+                vectors={"text": dense[i].tolist(), "sparse": sparse[i]},
                 payload={
                     "tenant": "default",
                     "document_id": f"synthetic-{i % 500}",
@@ -90,7 +90,7 @@ def settings_for(data_dir: Path, vlm: Path | None) -> Settings:
     return Settings(data_dir=data_dir, profile="offline", answerer=answerer)
 
 
-def run_size(total: int, folder: Path, vlm: Path | None, asks: int) -> dict[str, object]:
+def run_size(total: int, folder: Path, vlm: Path | None, asks: int) -> dict[str, Any]:
     services = build_services(settings_for(folder / "data", vlm))
     pdf = write_long_pdf(folder / "log.pdf", pages=100, image_every=10)
     services.ingest_here([pdf], tenant="default")
@@ -127,9 +127,9 @@ def main() -> None:
     for row in rows:
         search, ask = row["search"], row["ask"]
         print(
-            f"| {row['points']:,} | {Path(str(row['answerer'])).name} | {search[0]:.0f} | "  # type: ignore[index]
+            f"| {row['points']:,} | {Path(str(row['answerer'])).name} | {search[0]:.0f} | "
             f"{search[1]:.0f} | {ask[0]:.0f} | {ask[1]:.0f} |"
-        )  # type: ignore[index]
+        )
 
 
 if __name__ == "__main__":

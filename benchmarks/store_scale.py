@@ -10,6 +10,7 @@ documents of 100 points each. Prints a Markdown table.
 from __future__ import annotations
 
 import argparse
+import functools
 import tempfile
 import time
 from collections.abc import Callable
@@ -80,7 +81,7 @@ def fill(store: VectorStore, total: int, batch: int) -> float:
     seconds = 0.0
     for start in range(0, total, batch):
         points = make_points(start, min(batch, total - start), generator)
-        seconds += timed(lambda points=points: store.upsert(points))
+        seconds += timed(functools.partial(store.upsert, points))
     return seconds
 
 

@@ -64,8 +64,8 @@ def main() -> None:
         settings = TextEmbedderSettings(
             model=args.model,
             device="cpu",
-            precision=precision,  # type: ignore[arg-type]
-            runtime="auto" if runtime == "export" else runtime,  # type: ignore[arg-type]
+            precision=precision,
+            runtime="auto" if runtime == "export" else runtime,
             batch_size=args.batch_size,
         )
         embedder: TextEmbedder = (

@@ -44,7 +44,7 @@ def settings_for(data_dir: Path, model: Path, ocr: bool, runtime: str) -> Settin
     captions unless ``ocr``."""
     from mmrag.settings import Settings
 
-    sections: dict[str, dict[str, Any]] = {
+    sections: dict[str, Any] = {
         "text_embedder": {"model": str(model), "device": "cpu", "runtime": runtime}
     }
     if not ocr:
