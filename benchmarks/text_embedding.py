@@ -8,7 +8,10 @@ once per runtime: PyTorch fp32, PyTorch with the default precision (bf16 autocas
 with bf16 instructions), OpenVINO with the default precision, and the same OpenVINO
 export loaded alone (no PyTorch: what every start after the first uses). Prints a Markdown
 table: chunks per second (best of ``--repeats``), and the lowest cosine between each
-runtime's vectors and PyTorch fp32's.
+runtime's vectors and PyTorch fp32's. Then this CPU's ceiling: the model's floating-point
+operations per full-window chunk (from its config), this CPU's measured matrix-multiply
+rate at the model's shapes (fp32, and bf16 where the CPU has it), and each runtime's rate
+as a share of that ceiling.
 """
 
 from __future__ import annotations
@@ -18,6 +21,7 @@ import os
 import time
 
 import numpy as np
+import torch
 
 from mmrag.models.base import TextEmbedder
 from mmrag.models.device import cpu_name, use_cpu_autocast
@@ -46,6 +50,39 @@ def window_chunks(embedder: TextEmbedder, count: int) -> list[str]:
     counted = embedder.count_tokens(texts[:8])
     assert min(counted) >= window, f"chunks of {min(counted)} tokens do not fill {window}"
     return texts
+
+
+def flops_per_chunk(model: str, window: int) -> float:
+    """Floating-point operations of one full-window chunk through a BERT-style encoder:
+    per layer and token, the four attention projections, the two feed-forward matrices
+    and the attention products over the window (multiply-adds count two)."""
+    from transformers import AutoConfig
+
+    config = AutoConfig.from_pretrained(model)
+    hidden, inner = config.hidden_size, config.intermediate_size
+    per_token = 4 * hidden * hidden + 2 * hidden * inner + 2 * window * hidden
+    return 2.0 * config.num_hidden_layers * window * per_token
+
+
+def matmul_rate(model: str, dtype: torch.dtype, rows: int = 4096) -> float:
+    """This CPU's best measured matrix-multiply rate (FLOP/s, all cores) at the model's
+    feed-forward shape: ``rows`` tokens times hidden x intermediate."""
+    from transformers import AutoConfig
+
+    config = AutoConfig.from_pretrained(model)
+    left = torch.randn(rows, config.hidden_size, dtype=dtype)
+    right = torch.randn(config.hidden_size, config.intermediate_size, dtype=dtype)
+    operations = 2.0 * rows * config.hidden_size * config.intermediate_size
+    best = float("inf")
+    with torch.inference_mode():
+        for _ in range(3):
+            left @ right  # warm up
+        for _ in range(5):
+            started = time.perf_counter()
+            for _ in range(10):
+                left @ right
+            best = min(best, (time.perf_counter() - started) / 10)
+    return operations / best
 
 
 def main() -> None:
@@ -97,6 +134,22 @@ def main() -> None:
     print("|---|---|---|")
     for label, rate, cosine in rows:
         print(f"| {label} | {rate:.1f} | {cosine:.5f} |")
+
+    window = embedder.max_tokens or 256
+    per_chunk = flops_per_chunk(args.model, window)
+    print()
+    print(f"{per_chunk / 1e9:.2f} GFLOP per {window}-token chunk")
+    print()
+    print("| matrix multiply | GFLOP/s measured | ceiling chunks/s | best runtime's share |")
+    print("|---|---|---|---|")
+    dtypes = [("fp32", torch.float32)]
+    if use_cpu_autocast("cpu", "auto"):
+        dtypes.append(("bf16", torch.bfloat16))
+    fastest = max(rate for _, rate, _ in rows)
+    for name, dtype in dtypes:
+        flops = matmul_rate(args.model, dtype)
+        ceiling = flops / per_chunk
+        print(f"| {name} | {flops / 1e9:.1f} | {ceiling:.1f} | {fastest / ceiling:.0%} |")
 
 
 if __name__ == "__main__":

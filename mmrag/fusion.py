@@ -1,18 +1,29 @@
 """Fusing ranked lists from several channels: pure functions, new objects out.
 
-Weighted reciprocal-rank fusion: a point ranked r (1-based) by a channel of weight w
-earns w / (k + r); its fused score is the sum over channels. Ranks, not raw scores,
-are combined, because cosine similarities of MiniLM, BM25 sums and SigLIP logits live
-on unrelated scales.
+A point's fused score is a weighted sum over the channels that returned it, of one of:
+
+- ``rrf`` (reciprocal-rank fusion): a point ranked r (1-based) earns w / (k + r). Only
+  ranks count, so a channel's near-ties and clear winners weigh the same.
+- ``dbsf`` (distribution-based score fusion, as Qdrant names it): each channel's raw
+  scores are scaled by that channel's own candidates, from their mean minus three
+  standard deviations (0) to the mean plus three (1), clipped, then weighted. Cosine
+  similarities of MiniLM, BM25 sums and MaxSim totals live on unrelated scales; scaling
+  each by its own spread makes them comparable while keeping how far a hit stands out.
 """
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+import statistics
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 
+from mmrag.settings import FusionMethod
 from mmrag.store import ScoredPoint
 from mmrag.types import ChannelScore
+
+# A point's fused score from its per-channel ranks and raw scores.
+Scorer = Callable[[Mapping[str, ChannelScore]], float]
+SPREAD = 3.0  # dbsf: standard deviations either side of a channel's mean
 
 
 @dataclass(frozen=True)
@@ -23,21 +34,61 @@ class Fused:
     channels: dict[str, ChannelScore] = field(default_factory=dict)
 
 
-def reciprocal_rank_fusion(
+def rank_scorer(weights: Mapping[str, float], k: int = 60) -> Scorer:
+    """Reciprocal-rank fusion: sum of weight / (k + rank)."""
+
+    def score(channels: Mapping[str, ChannelScore]) -> float:
+        return sum(weights.get(name, 1.0) / (k + c.rank) for name, c in channels.items())
+
+    return score
+
+
+def distribution_scorer(
+    rankings: Mapping[str, Sequence[ScoredPoint]], weights: Mapping[str, float]
+) -> Scorer:
+    """Distribution-based score fusion over these rankings' candidates: each channel's
+    scores scaled from mean - 3 sd (0) to mean + 3 sd (1), clipped, weighted, summed. A
+    channel whose candidates all score alike gives each of them 0.5."""
+    ranges: dict[str, tuple[float, float]] = {}
+    for name, ranked in rankings.items():
+        if ranked:
+            values = [point.score for point in ranked]
+            mean, deviation = statistics.fmean(values), statistics.pstdev(values)
+            ranges[name] = (mean - SPREAD * deviation, 2 * SPREAD * deviation)
+
+    def scaled(name: str, value: float) -> float:
+        low, width = ranges.get(name, (value, 0.0))
+        if width <= 1e-12:
+            return 0.5
+        return min(1.0, max(0.0, (value - low) / width))
+
+    def score(channels: Mapping[str, ChannelScore]) -> float:
+        return sum(weights.get(name, 1.0) * scaled(name, c.score) for name, c in channels.items())
+
+    return score
+
+
+def scorer_for(
+    method: FusionMethod,
     rankings: Mapping[str, Sequence[ScoredPoint]],
     weights: Mapping[str, float],
     k: int = 60,
-) -> list[Fused]:
+) -> Scorer:
+    """The scorer of fusion ``method`` for one query's rankings."""
+    if method == "dbsf":
+        return distribution_scorer(rankings, weights)
+    return rank_scorer(weights, k)
+
+
+def fuse_rankings(rankings: Mapping[str, Sequence[ScoredPoint]], scorer: Scorer) -> list[Fused]:
     """Fuse per-channel rankings; ties are broken by the best single-channel rank."""
-    scores: dict[str, float] = {}
     payloads: dict[str, dict] = {}
     channels: dict[str, dict[str, ChannelScore]] = {}
     for channel, ranked in rankings.items():
-        weight = weights.get(channel, 1.0)
         for rank, point in enumerate(ranked, start=1):
-            scores[point.point_id] = scores.get(point.point_id, 0.0) + weight / (k + rank)
             payloads.setdefault(point.point_id, point.payload)
             channels.setdefault(point.point_id, {})[channel] = ChannelScore(rank, point.score)
+    scores = {point_id: scorer(found) for point_id, found in channels.items()}
 
     def order(point_id: str) -> tuple[float, int]:
         best_rank = min(score.rank for score in channels[point_id].values())
@@ -71,16 +122,13 @@ def _inside(inner: Sequence[float], outer: Sequence[float], slack: float = 2.0) 
 
 
 def merge_regions(
-    fused: Sequence[Fused],
-    weights: Mapping[str, float],
-    k: int = 60,
-    vectors: Mapping[str, str] | None = None,
+    fused: Sequence[Fused], scorer: Scorer, vectors: Mapping[str, str] | None = None
 ) -> list[Fused]:
     """Fold text hits lying inside an image's box (OCR lines of a picture, labels of a
     figure) into that image's hit: one region, one hit. Per channel the better rank
     counts, and channels searching the same named vector (``vectors``: channel -> vector;
     ``text`` and ``caption`` share the dense text vector) count as one, so a region is not
-    credited twice for the same evidence.
+    credited twice for the same evidence. The region is rescored by ``scorer``.
 
     The region keeps the folded text: its hit's text is the image's own text followed by
     the text of every hit folded into it, so a page whose text lies on a full-page photo
@@ -113,7 +161,7 @@ def merge_regions(
             if name not in channels or ranked.rank < channels[name].rank:
                 channels[name] = ranked
         channels = _one_per_vector(channels, vectors)
-        fused_score = sum(weights.get(name, 1.0) / (k + c.rank) for name, c in channels.items())
+        fused_score = scorer(channels)
         own = current.payload.get("text") or ""
         text = f"{own}\n{item.payload.get('text') or ''}".strip()
         payload = {**current.payload, "text": text}

@@ -13,15 +13,16 @@ import re
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass, field, replace
+from functools import partial
 from typing import Any
 
 from PIL import Image
 
 from mmrag.channels import Channel
 from mmrag.errors import InvalidRequestError
-from mmrag.fusion import merge_regions, pool_pages, reciprocal_rank_fusion
+from mmrag.fusion import fuse_rankings, merge_regions, pool_pages, scorer_for
 from mmrag.models.base import Captioner, Reranker, RerankItem
-from mmrag.settings import RetrievalSettings
+from mmrag.settings import FusionMethod, RetrievalSettings
 from mmrag.store import PointFilter, ScoredPoint, VectorStore
 from mmrag.types import BBox, ChannelScore, ElementKind, Hit
 
@@ -106,15 +107,19 @@ class SearchResult:
 def fuse(
     rankings: dict[str, list[ScoredPoint]],
     weights: dict[str, float],
-    k: int,
     limit: int,
+    *,
+    method: FusionMethod = "dbsf",
+    k: int = 60,
     vectors: dict[str, str] | None = None,
     page_share: float = 0.0,
 ) -> list[Hit]:
-    """Channel rankings to the final hits: weighted RRF, regions merged (``vectors`` names
-    each channel's searched vector: channels sharing one count once per region), then
-    each page's hits pooled (`mmrag.fusion.pool_pages`)."""
-    fused = merge_regions(reciprocal_rank_fusion(rankings, weights, k), weights, k, vectors)
+    """Channel rankings to the final hits: weighted fusion by ``method`` (``k``: the RRF
+    constant), regions merged (``vectors`` names each channel's searched vector: channels
+    sharing one count once per region), then each page's hits pooled
+    (`mmrag.fusion.pool_pages`)."""
+    scorer = scorer_for(method, rankings, weights, k)
+    fused = merge_regions(fuse_rankings(rankings, scorer), scorer, vectors)
     fused = pool_pages(fused, page_share)
     return [to_hit(f.point_id, f.score, f.payload, f.channels) for f in fused[:limit]]
 
@@ -160,7 +165,7 @@ def to_hit(
 
 
 class Retriever:
-    """Multi-channel search with weighted reciprocal-rank fusion and an optional reranker."""
+    """Multi-channel search, weighted fusion (``retrieval.fusion``) and an optional reranker."""
 
     def __init__(
         self,
@@ -249,11 +254,18 @@ class Retriever:
         ``rerank_scores`` caches reranker scores by point id across calls (the eval
         harness ranks one query's rankings under several weightings)."""
         vectors = {name: channel.vector for name, channel in self._channels.items()}
-        k, share = self.settings.rrf_k, self.settings.page_share
+        fused_top = partial(
+            fuse,
+            rankings,
+            weights,
+            method=self.settings.fusion,
+            k=self.settings.rrf_k,
+            vectors=vectors,
+            page_share=self.settings.page_share,
+        )
         if self._reranker is None or query is None:
-            return fuse(rankings, weights, k, limit, vectors, share)
-        wider = max(limit, self._rerank_candidates)
-        fused = fuse(rankings, weights, k, wider, vectors, share)
+            return fused_top(limit)
+        fused = fused_top(max(limit, self._rerank_candidates))
         head = fused[: self._rerank_candidates]
         cache = rerank_scores if rerank_scores is not None else {}
         todo = [hit for hit in head if hit.point_id not in cache]

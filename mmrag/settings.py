@@ -35,6 +35,7 @@ DEFAULT_CAPTION_PROMPT = (
 
 # auto: bf16 weights on GPUs; fp32 weights with bf16 autocast on CPUs with bf16 instructions.
 Precision = Literal["auto", "fp32", "bf16"]
+FusionMethod = Literal["rrf", "dbsf"]  # mmrag.fusion describes both
 
 
 class TextEmbedderSettings(BaseModel):
@@ -150,11 +151,16 @@ class ChannelSettings(BaseModel):
 
 
 class RetrievalSettings(BaseModel):
-    """Channels, their weights in reciprocal-rank fusion, and how many candidates each gives."""
+    """Channels, their weights in the fusion, and how many candidates each gives."""
 
     limit: int = Field(8, ge=1, le=200, description="hits returned")
     candidates: int = Field(50, ge=1, le=1000, description="candidates per channel before fusion")
-    rrf_k: int = Field(60, ge=1, description="reciprocal-rank fusion constant")
+    fusion: FusionMethod = Field(
+        "dbsf",
+        description="how channels' candidates are fused: dbsf (each channel's scores scaled by "
+        "their own spread, then weighted and summed) or rrf (weighted reciprocal ranks)",
+    )
+    rrf_k: int = Field(60, ge=1, description="reciprocal-rank fusion constant (fusion = rrf)")
     channels: dict[str, ChannelSettings] = Field(
         default_factory=dict,
         description="per channel (text, sparse, caption, image, page, or an add-on's): weight "

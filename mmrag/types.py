@@ -157,7 +157,7 @@ class Hit:
     """One retrieved element (text chunk, table, image with its caption, page render)."""
 
     point_id: str
-    score: float  # fused score (weighted reciprocal rank)
+    score: float  # fused score (retrieval.fusion: dbsf or rrf), or the reranker's
     document_id: str
     source: str  # the original file's path
     page: int

@@ -12,14 +12,14 @@ import pytest
 from PIL import Image
 
 from mmrag.errors import InvalidRequestError
-from mmrag.fusion import reciprocal_rank_fusion
+from mmrag.fusion import distribution_scorer, fuse_rankings, rank_scorer, scorer_for
 from mmrag.retrieval import SearchFilters
 from mmrag.services import Services, build_services
-from mmrag.settings import Settings
+from mmrag.settings import FusionMethod, Settings
 from mmrag.store import ScoredPoint
 from mmrag.testing import FakeImageEmbedder
 from mmrag.testing.documents import CHART_LABELS, FACTS, GeneratedCorpus
-from mmrag.types import ElementKind
+from mmrag.types import ChannelScore, ElementKind
 
 
 @pytest.fixture(scope="module")
@@ -110,6 +110,24 @@ def test_fusion_reports_every_channel_and_honours_filters(
     assert images.hits and all(h.kind is ElementKind.IMAGE for h in images.hits)
 
 
+@pytest.mark.parametrize("method", ["rrf", "dbsf"])
+def test_the_fusion_setting_chooses_the_fusion(indexed: Services, method: FusionMethod) -> None:
+    """Every hit's score is what ``retrieval.fusion``'s scorer gives its channels."""
+    retriever = indexed.retriever
+    chosen = retriever.settings
+    retriever.settings = chosen.model_copy(update={"fusion": method})
+    try:
+        result = retriever.search(tenant="default", query="Zephyr quarterly revenue chart")
+    finally:
+        retriever.settings = chosen
+    scorer = scorer_for(method, result.rankings, retriever.weights(), chosen.rrf_k)
+    assert len(result.hits) > 2
+    assert [hit.score for hit in result.hits] == pytest.approx(
+        [scorer(hit.channels) for hit in result.hits]
+    )
+    assert result.hits == sorted(result.hits, key=lambda hit: -hit.score)
+
+
 def test_bad_search_requests_are_clear(indexed: Services) -> None:
     with pytest.raises(InvalidRequestError, match="kinds"):
         indexed.retriever.search(
@@ -133,14 +151,49 @@ def test_weighted_rrf_is_a_pure_function() -> None:
         return [ScoredPoint(i, 1.0 / (n + 1), {"id": i}) for n, i in enumerate(ids)]
 
     rankings = {"a": ranked("x", "y", "z"), "b": ranked("y", "x")}
-    equal = reciprocal_rank_fusion(rankings, {"a": 1.0, "b": 1.0}, k=1)
-    skewed = reciprocal_rank_fusion(rankings, {"a": 1.0, "b": 3.0}, k=1)
+    equal = fuse_rankings(rankings, rank_scorer({"a": 1.0, "b": 1.0}, k=1))
+    skewed = fuse_rankings(rankings, rank_scorer({"a": 1.0, "b": 3.0}, k=1))
 
     assert [f.point_id for f in equal] == ["x", "y", "z"]  # tie broken by best rank... x first
     assert equal[0].score == pytest.approx(1 / 2 + 1 / 3)
     assert [f.point_id for f in skewed] == ["y", "x", "z"]
     assert skewed[0].channels["b"].rank == 1 and skewed[0].channels["a"].rank == 2
     assert rankings["a"][0].point_id == "x"  # inputs untouched
+
+
+def test_distribution_fusion_scores_by_each_channels_spread() -> None:
+    """dbsf credits a candidate by how its raw score sits among its channel's candidates:
+    equal scores earn equal credit whatever their ranks (rank fusion cannot), and a
+    channel's raw scale (BM25 sums against cosines) does not matter."""
+
+    def scored(*pairs: tuple[str, float]) -> list[ScoredPoint]:
+        return [ScoredPoint(i, score, {"id": i}) for i, score in pairs]
+
+    dense = scored(("a", 0.80), ("b", 0.80), *[(f"c{n}", 0.20 + n / 100) for n in range(8)])
+    sparse = scored(("d", 12.0), ("b", 11.0), *[(f"s{n}", 3.0) for n in range(8)])
+    weights = {"dense": 1.0, "sparse": 2.0}
+
+    alone = {"dense": dense}
+    by_rank = {f.point_id: f.score for f in fuse_rankings(alone, rank_scorer(weights))}
+    by_spread = {
+        f.point_id: f.score for f in fuse_rankings(alone, distribution_scorer(alone, weights))
+    }
+    assert by_rank["a"] > by_rank["b"]
+    assert by_spread["a"] == pytest.approx(by_spread["b"]) and by_spread["a"] > by_spread["c7"]
+
+    both = {"dense": dense, "sparse": sparse}
+    fused = fuse_rankings(both, distribution_scorer(both, weights))
+    assert fused[0].point_id == "b"  # high in both channels
+    assert fused[0].channels["sparse"] == ChannelScore(2, 11.0)
+    # Scaling a channel's raw scores changes nothing.
+    tenfold = {**both, "sparse": scored(*[(p.point_id, p.score * 10) for p in sparse])}
+    again = fuse_rankings(tenfold, distribution_scorer(tenfold, weights))
+    assert [f.point_id for f in again] == [f.point_id for f in fused]
+    assert [f.score for f in again] == pytest.approx([f.score for f in fused])
+    # Each channel adds between 0 and its weight; one whose candidates tie gives 0.5.
+    assert all(0.0 <= f.score <= 3.0 for f in fused)
+    ties = {"dense": scored(("x", 0.3), ("y", 0.3))}
+    assert [f.score for f in fuse_rankings(ties, distribution_scorer(ties, weights))] == [0.5, 0.5]
 
 
 def test_text_inside_an_image_merges_into_the_image_hit() -> None:
@@ -162,7 +215,7 @@ def test_text_inside_an_image_merges_into_the_image_hit() -> None:
 
     weights = {"caption": 1.0, "sparse": 2.0}
     shared = {"text": "text", "caption": "text", "sparse": "sparse"}
-    merged = merge_regions([label, figure, outside, page], weights, k=1, vectors=shared)
+    merged = merge_regions([label, figure, outside, page], rank_scorer(weights, k=1), shared)
 
     assert [f.point_id for f in merged] == ["img", "para", "page"]
     # caption (rank 1) stands for the dense evidence; the label's text rank 2 is the same
