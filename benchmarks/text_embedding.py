@@ -122,9 +122,9 @@ def main() -> None:
             reference = vectors
         cosine = float(np.min(np.sum(reference * vectors, axis=1)))
         autocast = use_cpu_autocast("cpu", precision)
-        label = getattr(embedder, "runtime", runtime) + (
-            " (bf16 autocast)" if runtime == "torch" and autocast else ""
-        )
+        label = getattr(embedder, "runtime", runtime)
+        if runtime == "torch" and precision == "auto":
+            label += " (bf16 autocast)" if autocast else " (default precision: fp32 on this CPU)"
         label += ", from its export alone" if runtime == "export" else ""
         rows.append((label, len(texts) / best, cosine))
 
