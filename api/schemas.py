@@ -179,7 +179,10 @@ ImageIdOut = Annotated[str | None, Field(description="the stored image, for imag
 
 class HitOut(BaseModel):
     id: str = Field(description="the stored point's id")
-    score: float = Field(description="the fused score (retrieval.fusion: distribution-based or reciprocal-rank), or the reranker's")
+    score: float = Field(
+        description="the fused score (retrieval.fusion: distribution-based or reciprocal-rank), "
+        "or the reranker's"
+    )
     document_id: DocumentIdOut
     source: SourceOut
     page: PageOut

@@ -31,6 +31,11 @@ PIECE_CACHE_SIZE = 65_536
 PIECE_CACHE_CHARS = 32
 
 
+def _searchable(text: str) -> bool:
+    """Whether ``text`` has a letter or a digit (in any script)."""
+    return any(character.isalnum() for character in text)
+
+
 def _union(boxes: list[BBox]) -> BBox | None:
     if not boxes:
         return None
@@ -222,12 +227,17 @@ class Chunker:
         return max(self.count_tokens([text])[0] - self._fixed, 0)
 
     def _emit(self, elements: list[TextElement], budget: _Budget) -> Iterator[Chunk]:
+        """The elements as one chunk, or split where they overflow the budget. A part with
+        no letter or digit (a run of brackets, a rule of dashes) is dropped: nothing in it
+        can be searched for, and embedding it costs as much as a paragraph."""
         first = elements[0]
         text = "\n".join(element.text for element in elements)
         boxes = [element.bbox for element in elements if element.bbox is not None]
         categories = tuple(dict.fromkeys(element.category for element in elements))
         fits = not budget.over(len(text), budget.sizes([text])[0])
         for part in [text] if fits else budget.split(text):
+            if not _searchable(part):
+                continue
             yield Chunk(
                 text=part,
                 page=first.page,
