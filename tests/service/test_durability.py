@@ -498,7 +498,9 @@ def test_concurrent_workers_on_qdrant_client_local_mode(
     settings = settings_for(
         tmp_path / "data",
         store={"qdrant_url": ":memory:"},
-        queue={"url": redis_url, "lease_s": 2, "poll_s": 0.2},
+        # No worker dies here: a lease long enough that three workers on two busy cores
+        # renew it in time (2 s once let a job be delivered twice on a slow CPU).
+        queue={"url": redis_url, "lease_s": 15, "poll_s": 0.2},
     )
     models = {"text_embedder": clean.text_embedder, "captioner": clean.captioner}
     with build_services(settings, image_embedder=None, **models) as services:
