@@ -19,6 +19,7 @@ from __future__ import annotations
 import argparse
 import os
 import time
+from typing import Any
 
 import numpy as np
 import torch
@@ -52,24 +53,18 @@ def window_chunks(embedder: TextEmbedder, count: int) -> list[str]:
     return texts
 
 
-def flops_per_chunk(model: str, window: int) -> float:
+def flops_per_chunk(config: Any, window: int) -> float:
     """Floating-point operations of one full-window chunk through a BERT-style encoder:
     per layer and token, the four attention projections, the two feed-forward matrices
     and the attention products over the window (multiply-adds count two)."""
-    from transformers import AutoConfig
-
-    config = AutoConfig.from_pretrained(model)
     hidden, inner = config.hidden_size, config.intermediate_size
     per_token = 4 * hidden * hidden + 2 * hidden * inner + 2 * window * hidden
     return 2.0 * config.num_hidden_layers * window * per_token
 
 
-def matmul_rate(model: str, dtype: torch.dtype, rows: int = 4096) -> float:
+def matmul_rate(config: Any, dtype: torch.dtype, rows: int = 4096) -> float:
     """This CPU's best measured matrix-multiply rate (FLOP/s, all cores) at the model's
     feed-forward shape: ``rows`` tokens times hidden x intermediate."""
-    from transformers import AutoConfig
-
-    config = AutoConfig.from_pretrained(model)
     left = torch.randn(rows, config.hidden_size, dtype=dtype)
     right = torch.randn(config.hidden_size, config.intermediate_size, dtype=dtype)
     operations = 2.0 * rows * config.hidden_size * config.intermediate_size
@@ -135,8 +130,11 @@ def main() -> None:
     for label, rate, cosine in rows:
         print(f"| {label} | {rate:.1f} | {cosine:.5f} |")
 
+    from transformers import AutoConfig
+
+    config = AutoConfig.from_pretrained(args.model)
     window = embedder.max_tokens or 256
-    per_chunk = flops_per_chunk(args.model, window)
+    per_chunk = flops_per_chunk(config, window)
     print()
     print(f"{per_chunk / 1e9:.2f} GFLOP per {window}-token chunk")
     print()
@@ -147,7 +145,7 @@ def main() -> None:
         dtypes.append(("bf16", torch.bfloat16))
     fastest = max(rate for _, rate, _ in rows)
     for name, dtype in dtypes:
-        flops = matmul_rate(args.model, dtype)
+        flops = matmul_rate(config, dtype)
         ceiling = flops / per_chunk
         print(f"| {name} | {flops / 1e9:.1f} | {ceiling:.1f} | {fastest / ceiling:.0%} |")
 

@@ -109,8 +109,8 @@ def fuse(
     weights: dict[str, float],
     limit: int,
     *,
-    method: FusionMethod = "dbsf",
-    k: int = 60,
+    method: FusionMethod,
+    k: int,
     vectors: dict[str, str] | None = None,
     page_share: float = 0.0,
 ) -> list[Hit]:
