@@ -28,7 +28,7 @@ from mmrag.errors import InvalidRequestError
 from mmrag.observe import IngestObserver
 from mmrag.profiles import resolve_profile
 from mmrag.services import Services, build_services
-from mmrag.settings import Settings
+from mmrag.settings import Settings, SparseSettings
 from mmrag.types import Hit
 
 logger = logging.getLogger(__name__)
@@ -79,6 +79,8 @@ def index_fingerprint(settings: Settings) -> str:
     ]
     if settings.page_embedder.backend != "none":  # indexes without it keep their names
         parts += [settings.page_embedder.backend, settings.page_embedder.model]
+    if settings.sparse != SparseSettings():  # so do indexes with the default BM25
+        parts.append(settings.sparse)
     text = json.dumps(
         [p.model_dump() if hasattr(p, "model_dump") else p for p in parts],
         sort_keys=True,

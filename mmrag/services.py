@@ -193,7 +193,7 @@ class Services:
 
     @cached_property
     def sparse(self) -> SparseEncoder:
-        return SparseEncoder()
+        return SparseEncoder(self.settings.sparse)
 
     @cached_property
     def ingestor(self) -> Ingestor:

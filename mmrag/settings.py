@@ -138,6 +138,24 @@ class AnswererSettings(BaseModel):
     abstain_message: str = "The indexed documents do not contain enough information to answer."
 
 
+class SparseSettings(BaseModel):
+    """BM25 of the ``sparse`` channel (Qdrant's tokeniser, stemmer and IDF). Term
+    weights are fixed when an element is indexed: a change applies to what is ingested
+    after it (re-ingest to apply it everywhere)."""
+
+    language: str = Field(
+        "english", description="stemmer and stop words (a Snowball language name)"
+    )
+    k1: float = Field(1.2, gt=0, description="term-frequency saturation")
+    b: float = Field(0.75, ge=0, le=1, description="length normalisation (0: none)")
+    avg_len: float = Field(
+        256.0,
+        gt=0,
+        description="the element length, in BM25 tokens (stop words removed), that length "
+        "normalisation compares against",
+    )
+
+
 class ChannelSettings(BaseModel):
     """One retrieval channel's part in the search."""
 
@@ -425,6 +443,7 @@ class Settings(BaseSettings):
     image_embedder: ImageEmbedderSettings = ImageEmbedderSettings()
     page_embedder: PageEmbedderSettings = PageEmbedderSettings()
     reranker: RerankerSettings = RerankerSettings()
+    sparse: SparseSettings = SparseSettings()
     captioner: CaptionerSettings = CaptionerSettings()
     parsing: ParsingSettings = ParsingSettings()
     store: StoreSettings = StoreSettings()

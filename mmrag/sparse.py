@@ -11,14 +11,23 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any
 
+from mmrag.errors import ConfigError
+from mmrag.settings import SparseSettings
 from mmrag.types import SparseValue
 
 
 class SparseEncoder:
-    def __init__(self, *, language: str = "english") -> None:
+    def __init__(self, settings: SparseSettings | None = None) -> None:
         import qdrant_edge
 
-        self._model: Any = qdrant_edge.Bm25(qdrant_edge.Bm25Config(language=language))
+        settings = settings or SparseSettings()
+        config = qdrant_edge.Bm25Config(
+            language=settings.language, k=settings.k1, b=settings.b, avg_len=settings.avg_len
+        )
+        try:
+            self._model: Any = qdrant_edge.Bm25(config)
+        except ValueError as exc:
+            raise ConfigError(f"sparse.language {settings.language!r}: {exc}") from exc
 
     def embed_documents(self, texts: Sequence[str]) -> list[SparseValue]:
         return [self._unpack(self._model.embed_document(text)) for text in texts]
