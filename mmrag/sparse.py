@@ -17,10 +17,9 @@ from mmrag.types import SparseValue
 
 
 class SparseEncoder:
-    def __init__(self, settings: SparseSettings | None = None) -> None:
+    def __init__(self, settings: SparseSettings) -> None:
         import qdrant_edge
 
-        settings = settings or SparseSettings()
         config = qdrant_edge.Bm25Config(
             language=settings.language, k=settings.k1, b=settings.b, avg_len=settings.avg_len
         )
